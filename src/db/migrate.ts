@@ -1,0 +1,66 @@
+// The one migrate path shared by `npm start`, `npm run migrate` and the
+// tests: graphile-migrate's committed migrations (never current.sql), then
+// the audit partitions for the coming months.
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import JSON5 from "json5";
+import { Logger as MigrateLogger, migrate, type Settings } from "graphile-migrate";
+import pg from "pg";
+import type { Logger } from "../log.ts";
+
+const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Settings from .gmrc, with the connection passed explicitly (never read from DATABASE_URL implicitly). */
+export async function migrationSettings(connectionString: string, logger: Logger): Promise<Settings> {
+  const gmrc = JSON5.parse(await readFile(`${projectRoot}.gmrc`, "utf8")) as Settings;
+  const log = logger.child({ component: "graphile-migrate" });
+  return {
+    ...gmrc,
+    connectionString,
+    migrationsFolder: `${projectRoot}migrations`,
+    logger: new MigrateLogger(() => (level, message) => {
+      if (level === "error") log.error(message);
+      else if (level === "warning") log.warn(message);
+      else if (level === "info") log.info(message);
+      else log.debug(message);
+    }),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Applies the committed migrations and ensures the audit partitions.
+ * Concurrent callers (several replicas starting at once) wait their turn:
+ * graphile-migrate fails fast when another migration holds its lock.
+ */
+export async function migrateDatabase(connectionString: string, logger: Logger): Promise<void> {
+  const settings = await migrationSettings(connectionString, logger);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(settings);
+      break;
+    } catch (err) {
+      if (err instanceof Error && /exclusive lock/.test(err.message) && attempt < 60) {
+        logger.info({ attempt }, "another process is migrating this database; waiting");
+        await sleep(500);
+        continue;
+      }
+      throw err;
+    }
+  }
+  const created = await ensurePartitions(connectionString);
+  logger.info({ partitionsCreated: created }, "database is migrated");
+}
+
+/** Creates the coming months' partitions of audit.log; returns how many were created. */
+export async function ensurePartitions(connectionString: string): Promise<number> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ created: number }>("select audit.ensure_partitions() as created");
+    return rows[0]?.created ?? 0;
+  } finally {
+    await client.end();
+  }
+}
