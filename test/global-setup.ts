@@ -35,7 +35,7 @@ export default async function setup(project: TestProject) {
   const templateDatabase = `audit_test_template_${process.pid}`;
   await dropDatabase(rootUrl, templateDatabase);
   await createDatabaseIfMissing(rootUrl, templateDatabase);
-  await migrateDatabase(withDatabase(rootUrl, templateDatabase), logger);
+  await migrateDatabase(withDatabase(rootUrl, templateDatabase), logger, { includeCurrent: true });
   const appUserPassword = randomBytes(12).toString("base64url");
   const authenticatorPassword = randomBytes(12).toString("base64url");
   await setRolePasswords(rootUrl, { app_user: appUserPassword, audit_authenticator: authenticatorPassword });

@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import JSON5 from "json5";
-import { Logger as MigrateLogger, migrate, type Settings } from "graphile-migrate";
+import { Logger as MigrateLogger, migrate, watch, type Settings } from "graphile-migrate";
 import pg from "pg";
 import type { Logger } from "../log.ts";
 
@@ -34,11 +34,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Concurrent callers (several replicas starting at once) wait their turn:
  * graphile-migrate fails fast when another migration holds its lock.
  */
-export async function migrateDatabase(connectionString: string, logger: Logger): Promise<void> {
+export async function migrateDatabase(
+  connectionString: string,
+  logger: Logger,
+  options: { includeCurrent?: boolean } = {},
+): Promise<void> {
   const settings = await migrationSettings(connectionString, logger);
   for (let attempt = 1; ; attempt++) {
     try {
       await migrate(settings);
+      // Development only (the test suite): the in-progress migration too.
+      // On main it is empty, so this changes nothing there.
+      if (options.includeCurrent) await watch(settings, true);
       break;
     } catch (err) {
       if (err instanceof Error && /exclusive lock/.test(err.message) && attempt < 60) {
