@@ -1,0 +1,84 @@
+// Monthly partitions: created ahead, a write outside them lands in the
+// default partition, and ensure_partitions moves it into its month.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { asUser, createLandscape, type Landscape } from "../support/fixtures.ts";
+
+let db: TestDatabase;
+let l: Landscape;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  l = await createLandscape(db.app);
+});
+afterAll(async () => {
+  await db?.drop();
+});
+
+async function partitions(): Promise<string[]> {
+  const { rows } = await db.owner.query<{ name: string }>(
+    `select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'audit.log'::regclass order by 1`);
+  return rows.map((r) => r.name);
+}
+
+function monthName(d: Date): string {
+  return `log_${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+}
+
+describe("partitions", () => {
+  it("has this month and the next three, plus the default", async () => {
+    const now = new Date();
+    const expected = [0, 1, 2, 3].map((k) => monthName(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + k, 1))));
+    const names = await partitions();
+    for (const name of expected) expect(names).toContain(name);
+    expect(names).toContain("log_default");
+  });
+
+  it("is idempotent", async () => {
+    const before = await partitions();
+    const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
+    expect(rows[0].created).toBe(0);
+    expect(await partitions()).toEqual(before);
+  });
+
+  it("a write dated outside the partitions lands in the default one and is moved into its month", async () => {
+    // A transaction's now() is its start: a clock far in the future is
+    // simulated by writing in a transaction whose timestamp we pin.
+    const client = await db.owner.connect();
+    try {
+      await client.query("begin");
+      await client.query(
+        `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_name, action, resource_type, entity_id, event, new_values)
+         values ('2031-05-17T12:00:00Z', $1, $2, 'system', 'importer', 'create', 'process', 'p-2031', 'process.created', '{"name": "Future"}')`,
+        [l.tenantId, l.accountId]);
+      await client.query("commit");
+    } finally {
+      client.release();
+    }
+    const inDefault = await db.owner.query("select count(*)::int as n from audit.log_default");
+    expect(inDefault.rows[0].n).toBe(1);
+    expect(await partitions()).not.toContain("log_2031_05");
+
+    const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
+    expect(rows[0].created).toBe(1);
+    expect(await partitions()).toContain("log_2031_05");
+    expect((await db.owner.query("select count(*)::int as n from audit.log_default")).rows[0].n).toBe(0);
+    const moved = await db.owner.query("select entity_id, new_values from audit.log_2031_05");
+    expect(moved.rows).toEqual([{ entity_id: "p-2031", new_values: { name: "Future" } }]);
+    // the moved partition is protected like the others
+    await expect(db.owner.query("truncate audit.log_2031_05")).rejects.toThrow(/append-only/);
+    await expect(db.owner.query("delete from audit.log_2031_05")).rejects.toThrow(/append-only/);
+  });
+
+  it("business writes never fail for a missing partition", async () => {
+    await db.owner.query("select audit.ensure_partitions(0)");
+    await asUser(db.app, l.adminId, (c) => c.query("update app.processes set description = 'still fine' where id = $1", [l.processId]));
+    const { rows } = await db.owner.query("select count(*)::int as n from audit.log where entity_id = $1 and event = 'process.updated'", [l.processId]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it("refuses an unreasonable horizon", async () => {
+    await expect(db.owner.query("select audit.ensure_partitions(-1)")).rejects.toThrow(/between 0 and 120/);
+  });
+});
