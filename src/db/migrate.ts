@@ -2,6 +2,7 @@
 // tests: graphile-migrate's committed migrations (never current.sql), then
 // the audit partitions for the coming months.
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import JSON5 from "json5";
 import { Logger as MigrateLogger, migrate, watch, type Settings } from "graphile-migrate";
@@ -9,6 +10,11 @@ import pg from "pg";
 import type { Logger } from "../log.ts";
 
 const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
+
+// graphile-migrate keeps its pools open for a moment after use and exits the
+// process if one of them sees an error, e.g. when the embedded server stops
+// right after migrating. Close them as soon as the migration is done.
+const { clearAllPools } = createRequire(import.meta.url)("graphile-migrate/dist/pgReal.js") as { clearAllPools(): void };
 
 /** Settings from .gmrc, with the connection passed explicitly (never read from DATABASE_URL implicitly). */
 export async function migrationSettings(connectionString: string, logger: Logger): Promise<Settings> {
@@ -46,8 +52,10 @@ export async function migrateDatabase(
       // Development only (the test suite): the in-progress migration too.
       // On main it is empty, so this changes nothing there.
       if (options.includeCurrent) await watch(settings, true);
+      clearAllPools();
       break;
     } catch (err) {
+      clearAllPools();
       if (err instanceof Error && /exclusive lock/.test(err.message) && attempt < 60) {
         logger.info({ attempt }, "another process is migrating this database; waiting");
         await sleep(500);
