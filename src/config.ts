@@ -1,5 +1,7 @@
 // Configuration from environment variables, validated once at start-up.
 // Every variable is documented in README.md.
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 export interface Config {
@@ -17,6 +19,34 @@ export interface Config {
   logLevel: string;
   /** Load the demo data set into an empty database (always on for the embedded default). */
   demo: boolean;
+  /** How API tokens are verified. */
+  jwt: JwtSettings;
+  /** Serve GraphiQL (Ruru) at /graphiql. */
+  graphiql: boolean;
+  /** Answer GraphQL introspection queries. */
+  introspection: boolean;
+  /** Longest SQL statement of an API request, in milliseconds. */
+  statementTimeoutMs: number;
+  /** Deepest selection nesting a GraphQL operation may have. */
+  graphqlMaxDepth: number;
+  /** Highest estimated cost of a GraphQL operation (see src/server/plugins/operation-limits.ts). */
+  graphqlMaxCost: number;
+}
+
+/**
+ * Token verification settings. Exactly one key kind is used: an HS256 shared
+ * secret or an RS256 public key. With neither, only the embedded default can
+ * start (it generates and keeps a secret in the data folder).
+ */
+export interface JwtSettings {
+  /** HS256 shared secret (JWT_SECRET). */
+  secret: string | null;
+  /** RS256 public key, PEM (JWT_PUBLIC_KEY, or the file named by JWT_PUBLIC_KEY_FILE). */
+  publicKey: string | null;
+  /** Required `iss` of tokens (JWT_ISSUER), when set. */
+  issuer: string | null;
+  /** Required `aud` of tokens (JWT_AUDIENCE), when set. */
+  audience: string | null;
 }
 
 export class ConfigError extends Error {
@@ -64,12 +94,100 @@ export function parseBoolean(raw: string | null, name: string, fallback: boolean
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
+export function parseInteger(raw: string | null, name: string, fallback: number, min: number, max: number): number {
+  if (raw === null) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}"`);
+  }
+  return n;
+}
+
+/** Shortest HS256 secret accepted: 256 bits of key for a 256-bit MAC (RFC 7518, section 3.2). */
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+/** Rejects secrets that are short or plainly not random (e.g. "aaaa…" or "changeme" repeated). */
+export function checkJwtSecret(secret: string, name = "JWT_SECRET"): string {
+  const hint = "use at least 32 random characters, e.g. the output of `openssl rand -base64 48`";
+  if (secret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ConfigError(`${name} is too short (${secret.length} characters): ${hint}`);
+  }
+  if (new Set(secret).size < 10) {
+    throw new ConfigError(`${name} is too weak (it repeats a handful of characters): ${hint}`);
+  }
+  return secret;
+}
+
+/** Accepts an RSA public key of at least 2048 bits, in PEM. */
+export function checkJwtPublicKey(pem: string, name = "JWT_PUBLIC_KEY"): string {
+  if (/PRIVATE KEY/.test(pem)) {
+    throw new ConfigError(`${name} holds a private key: give the server only the public key`);
+  }
+  let key;
+  try {
+    key = createPublicKey(pem);
+  } catch {
+    throw new ConfigError(`${name} is not a PEM public key ("-----BEGIN PUBLIC KEY-----" ...)`);
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (key.asymmetricKeyType !== "rsa" || bits < 2048) {
+    throw new ConfigError(`${name} must be an RSA public key of at least 2048 bits for RS256`);
+  }
+  return pem;
+}
+
+function parseJwtSettings(env: NodeJS.ProcessEnv): JwtSettings {
+  const secret = nonEmpty(env, "JWT_SECRET");
+  let publicKey = nonEmpty(env, "JWT_PUBLIC_KEY");
+  const publicKeyFile = nonEmpty(env, "JWT_PUBLIC_KEY_FILE");
+  if (publicKey && publicKeyFile) {
+    throw new ConfigError("set either JWT_PUBLIC_KEY or JWT_PUBLIC_KEY_FILE, not both");
+  }
+  if (publicKeyFile) {
+    try {
+      publicKey = readFileSync(publicKeyFile, "utf8");
+    } catch (err) {
+      throw new ConfigError(`JWT_PUBLIC_KEY_FILE: cannot read ${publicKeyFile} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  if (secret && publicKey) {
+    // One algorithm per server: accepting both invites algorithm-confusion mistakes.
+    throw new ConfigError("set either JWT_SECRET (HS256 tokens) or JWT_PUBLIC_KEY (RS256 tokens), not both");
+  }
+  return {
+    secret: secret === null ? null : checkJwtSecret(secret),
+    publicKey: publicKey === null ? null : checkJwtPublicKey(publicKey, publicKeyFile ? "JWT_PUBLIC_KEY_FILE" : "JWT_PUBLIC_KEY"),
+    issuer: nonEmpty(env, "JWT_ISSUER"),
+    audience: nonEmpty(env, "JWT_AUDIENCE"),
+  };
+}
+
+/**
+ * What only the HTTP server needs: a token key. Outside the embedded default
+ * (DATABASE_URL set) there is no data folder to keep a generated secret in,
+ * and a server that accepts tokens nobody can issue is a misconfiguration.
+ */
+export function assertServerConfig(config: Config): void {
+  if (config.databaseUrl !== null && config.jwt.secret === null && config.jwt.publicKey === null) {
+    throw new ConfigError(
+      "JWT_SECRET is required when DATABASE_URL is set: the shared HS256 secret your identity provider signs admin tokens with " +
+        "(at least 32 random characters, e.g. `openssl rand -base64 48`), or JWT_PUBLIC_KEY / JWT_PUBLIC_KEY_FILE for RS256",
+    );
+  }
+  if (config.graphiql && !config.introspection) {
+    throw new ConfigError("GRAPHIQL=true needs GRAPHQL_INTROSPECTION=true (GraphiQL reads the schema by introspection)");
+  }
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = []): Config {
   const logLevel = nonEmpty(env, "LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
   }
   const databaseUrl = parsePostgresUrl(nonEmpty(env, "DATABASE_URL"), "DATABASE_URL");
+  // Development conveniences are on unless NODE_ENV=production.
+  const development = nonEmpty(env, "NODE_ENV") !== "production";
+  const introspection = parseBoolean(nonEmpty(env, "GRAPHQL_INTROSPECTION"), "GRAPHQL_INTROSPECTION", development);
   return {
     databaseUrl,
     authDatabaseUrl: parsePostgresUrl(nonEmpty(env, "AUTH_DATABASE_URL"), "AUTH_DATABASE_URL"),
@@ -79,6 +197,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     port: parsePort(nonEmpty(env, "PORT"), "PORT", 5678, true),
     logLevel,
     demo: databaseUrl === null || argv.includes("--demo"),
+    jwt: parseJwtSettings(env),
+    // GraphiQL needs introspection: it follows it unless asked for explicitly.
+    graphiql: parseBoolean(nonEmpty(env, "GRAPHIQL"), "GRAPHIQL", development && introspection),
+    introspection,
+    statementTimeoutMs: parseInteger(nonEmpty(env, "STATEMENT_TIMEOUT_MS"), "STATEMENT_TIMEOUT_MS", 10_000, 100, 600_000),
+    graphqlMaxDepth: parseInteger(nonEmpty(env, "GRAPHQL_MAX_DEPTH"), "GRAPHQL_MAX_DEPTH", 10, 3, 100),
+    graphqlMaxCost: parseInteger(nonEmpty(env, "GRAPHQL_MAX_COST"), "GRAPHQL_MAX_COST", 5_000, 10, 1_000_000),
   };
 }
 

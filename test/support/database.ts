@@ -31,6 +31,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const authUrl = withCredentials(ownerUrl, "audit_authenticator", inject("authenticatorPassword"));
   const owner = new pg.Pool({ connectionString: ownerUrl, max: 4 });
   const app = new pg.Pool({ connectionString: appUrl, max: 4 });
+  // pg-pool's end() resolves before its sockets have closed, so drop()'s
+  // `drop database ... with (force)` can terminate a connection that is still
+  // closing; unheard, that 'error' event would crash the test worker.
+  for (const pool of [owner, app]) pool.on("error", () => undefined);
   return {
     name, rootUrl, ownerUrl, appUrl, authUrl, owner, app,
     async drop() {

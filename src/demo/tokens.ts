@@ -1,0 +1,52 @@
+// Ready-to-paste admin tokens for the demo tenant: one tenant admin, one
+// account admin. Signed with the server's HS256 secret (the generated one in
+// the embedded default), valid for a day; printed at start-up.
+import jwt from "jsonwebtoken";
+import { DEMO_ACCOUNT_ADMIN, DEMO_TENANT_ADMIN } from "./cast.ts";
+
+export interface DemoToken {
+  label: string;
+  token: string;
+  claims: Record<string, string>;
+}
+
+export const DEMO_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
+
+export function signDemoTokens(secret: string, options: { issuer?: string | null; audience?: string | null } = {}): DemoToken[] {
+  const sign = (claims: Record<string, string>) =>
+    jwt.sign(claims, secret, {
+      algorithm: "HS256",
+      expiresIn: DEMO_TOKEN_LIFETIME_SECONDS,
+      ...(options.issuer ? { issuer: options.issuer } : {}),
+      ...(options.audience ? { audience: options.audience } : {}),
+    });
+  const tenantAdmin = { sub: DEMO_TENANT_ADMIN.person.id, tenant_id: DEMO_TENANT_ADMIN.tenant.id, role: "tenant_admin" };
+  const accountAdmin = {
+    sub: DEMO_ACCOUNT_ADMIN.person.id,
+    tenant_id: DEMO_ACCOUNT_ADMIN.tenant.id,
+    role: "account_admin",
+    account_id: DEMO_ACCOUNT_ADMIN.account.id,
+  };
+  return [
+    {
+      label: `Tenant admin of ${DEMO_TENANT_ADMIN.tenant.name} (${DEMO_TENANT_ADMIN.person.name}, ${DEMO_TENANT_ADMIN.person.email}): every account`,
+      token: sign(tenantAdmin),
+      claims: tenantAdmin,
+    },
+    {
+      label: `Account admin of ${DEMO_ACCOUNT_ADMIN.tenant.name} / ${DEMO_ACCOUNT_ADMIN.account.name} (${DEMO_ACCOUNT_ADMIN.person.name}, ${DEMO_ACCOUNT_ADMIN.person.email}): that account only`,
+      token: sign(accountAdmin),
+      claims: accountAdmin,
+    },
+  ];
+}
+
+/** The block printed to the terminal (plain text, meant for people). */
+export function formatDemoTokens(tokens: readonly DemoToken[], graphiqlUrl: string | null): string {
+  const lines = ["", `Demo tokens (valid ${DEMO_TOKEN_LIFETIME_SECONDS / 3600} hours; restart to get fresh ones):`, ""];
+  for (const t of tokens) lines.push(`  ${t.label}`, `    ${t.token}`, "");
+  if (graphiqlUrl) {
+    lines.push(`Open ${graphiqlUrl}, then in the Headers tab paste:`, `  {"Authorization": "Bearer <one of the tokens above>"}`, "");
+  }
+  return lines.join("\n");
+}

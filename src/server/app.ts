@@ -1,0 +1,221 @@
+// The HTTP server: Express 5 with PostGraphile (grafserv) at POST /graphql,
+// Ruru at /graphiql, GET /healthz, and room for more admin routes. Used by
+// `npm start` and by the tests (port 0 = an ephemeral port).
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
+import pg from "pg";
+import { postgraphile, type PostGraphileInstance } from "postgraphile";
+import { grafserv } from "postgraphile/grafserv/express/v4";
+import { createLogger, type Logger } from "../log.ts";
+import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from "./auth.ts";
+import { authenticateGraphQL, requireAdmin } from "./authenticate.ts";
+import { healthHandler } from "./health.ts";
+import { GRAPHIQL_PATH, GRAPHQL_PATH, MAX_REQUEST_BYTES, makeAuditPreset } from "./preset.ts";
+import { closeHttpServer } from "./shutdown.ts";
+
+export interface ServerOptions {
+  /** audit_authenticator's connection string: every request runs through it. */
+  authUrl: string;
+  /** How tokens are verified (algorithm pinned, key, optional issuer/audience). */
+  jwt: TokenVerifierOptions;
+  /** Listen address (default 127.0.0.1). */
+  host?: string;
+  /** Listen port (default 5678; 0 picks a free one). */
+  port?: number;
+  /** Serve Ruru at /graphiql (default false). */
+  graphiql?: boolean;
+  /** Answer introspection queries (default false). */
+  introspection?: boolean;
+  /** Longest SQL statement of a request, ms (default 10 000). */
+  statementTimeoutMs?: number;
+  /** Deepest selection nesting (default 10). */
+  maxDepth?: number;
+  /** Highest estimated operation cost (default 5 000; see plugins/operation-limits.ts). */
+  maxCost?: number;
+  /** Size of the authenticator's connection pool (default 10). */
+  poolMax?: number;
+  logger?: Logger;
+  /** Extra routes (the admin page, exports), mounted before GraphQL. */
+  routes?: (app: Express, context: RouteContext) => void | Promise<void>;
+}
+
+/** What extra routes get to serve admins with the API's scope. */
+export interface RouteContext {
+  /** The audit_authenticator pool (for withScopedTransaction). */
+  pool: pg.Pool;
+  verify: TokenVerifier;
+  /** Middleware: 401 unless a valid token; then claimsOf(req) has the claims. */
+  requireAdmin: RequestHandler;
+  statementTimeoutMs: number;
+  logger: Logger;
+}
+
+export interface RunningServer {
+  /** Base URL, e.g. http://127.0.0.1:5678 */
+  url: string;
+  port: number;
+  app: Express;
+  server: Server;
+  pool: pg.Pool;
+  pgl: PostGraphileInstance;
+  verify: TokenVerifier;
+  /** Stops accepting requests, waits for those in flight, releases PostGraphile and ends the pool. */
+  close(): Promise<void>;
+}
+
+const jsonError = (res: express.Response, status: number, message: string, code: string) =>
+  res.status(status).json({ errors: [{ message, extensions: { code } }] });
+
+const NOT_MIGRATED =
+  "the database shows no audit.log to audit_authenticator: is it migrated (npm run migrate), and does AUTH_DATABASE_URL name the same database?";
+
+async function checkSchema(pgl: PostGraphileInstance): Promise<void> {
+  let hasAuditLogs = false;
+  try {
+    const { schema } = await pgl.getSchemaResult();
+    hasAuditLogs = Boolean(schema.getQueryType()?.getFields().auditLogs);
+  } catch (err) {
+    // An empty schema fails to build at all ("not suitable for use as root query operation type").
+    throw new Error(`GraphQL schema could not be built: ${NOT_MIGRATED}`, { cause: err });
+  }
+  if (!hasAuditLogs) throw new Error(`GraphQL schema has no auditLogs: ${NOT_MIGRATED}`);
+}
+
+interface MountOptions {
+  pool: pg.Pool;
+  verify: TokenVerifier;
+  statementTimeoutMs: number;
+  introspection: boolean;
+  graphiql: boolean;
+  logger: Logger;
+  routes: ServerOptions["routes"];
+}
+
+/** Health check, extra routes, authentication, GraphQL (grafserv), then JSON 404s and error handling. */
+async function mountRoutes(app: Express, server: Server, pgl: PostGraphileInstance, o: MountOptions): Promise<void> {
+  const log = o.logger.child({ component: "http" });
+  app.disable("x-powered-by");
+  app.use((_req, res, next) => {
+    res.set("X-Content-Type-Options", "nosniff");
+    res.set("Referrer-Policy", "no-referrer");
+    next();
+  });
+  app.get("/healthz", healthHandler(o.pool, o.logger));
+
+  await o.routes?.(app, {
+    pool: o.pool,
+    verify: o.verify,
+    requireAdmin: requireAdmin(o.verify, o.logger),
+    statementTimeoutMs: o.statementTimeoutMs,
+    logger: o.logger,
+  });
+
+  app.all(GRAPHQL_PATH, (req, res, next) => {
+    if (req.method === "POST") next();
+    else jsonError(res.set("Allow", "POST"), 405, "Send GraphQL requests with POST", "METHOD_NOT_ALLOWED");
+  });
+  app.post(
+    GRAPHQL_PATH,
+    express.json({ limit: MAX_REQUEST_BYTES }),
+    authenticateGraphQL({ verify: o.verify, allowAnonymousIntrospection: o.introspection, logger: o.logger }),
+  );
+  // grafserv answers POST /graphql, and /graphiql with its static assets when enabled.
+  await pgl.createServ(grafserv).addTo(app, server);
+
+  app.use((_req, res) => {
+    jsonError(
+      res,
+      404,
+      o.graphiql ? `Not found; GraphQL is at POST ${GRAPHQL_PATH}, GraphiQL at ${GRAPHIQL_PATH}` : `Not found; GraphQL is at POST ${GRAPHQL_PATH}`,
+      "NOT_FOUND",
+    );
+  });
+  const onError: ErrorRequestHandler = (err: { type?: string; status?: number }, _req, res, next) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err.type === "entity.too.large") {
+      jsonError(res, 413, `The request body is larger than ${MAX_REQUEST_BYTES} bytes`, "REQUEST_TOO_LARGE");
+    } else if (err.type === "entity.parse.failed") {
+      jsonError(res, 400, "The request body is not valid JSON", "BAD_REQUEST");
+    } else if (typeof err.status === "number" && err.status >= 400 && err.status < 500) {
+      jsonError(res, err.status, "Bad request", "BAD_REQUEST");
+    } else {
+      log.error({ err }, "request failed");
+      jsonError(res, 500, "Internal server error", "INTERNAL_SERVER_ERROR");
+    }
+  };
+  app.use(onError);
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger("warn");
+  const log = logger.child({ component: "http" });
+  const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
+  const introspection = options.introspection ?? false;
+  const graphiql = options.graphiql ?? false;
+  const verify = createTokenVerifier(options.jwt);
+
+  const pool = new pg.Pool({
+    connectionString: options.authUrl,
+    max: options.poolMax ?? 10,
+    idleTimeoutMillis: 30_000,
+    application_name: "audit-trail-api",
+  });
+  // An idle client losing its connection (database restart) must not crash the server.
+  // (Logged without the error object: pg attaches the whole client to it.)
+  pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle database connection failed"));
+
+  const preset = makeAuditPreset({
+    pool,
+    statementTimeoutMs,
+    graphiql,
+    introspection,
+    maxDepth: options.maxDepth ?? 10,
+    maxCost: options.maxCost ?? 5_000,
+    logger,
+  });
+  const pgl = postgraphile(preset);
+  const app = express();
+  const server = createServer(app);
+  try {
+    // Build the schema now: a database without the audit schema fails start-up, not the first request.
+    await checkSchema(pgl);
+    await mountRoutes(app, server, pgl, { pool, verify, statementTimeoutMs, introspection, graphiql, logger, routes: options.routes });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(options.port ?? 5678, options.host ?? "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await Promise.resolve(pgl.release()).catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host}:${address.port}`;
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port: address.port,
+    app,
+    server,
+    pool,
+    pgl,
+    verify,
+    close() {
+      closing ??= (async () => {
+        await closeHttpServer(server);
+        await pgl.release(); // releases grafserv too
+        await pool.end();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,103 @@
+// Aggregates of the audit log (on top of @graphile/pg-aggregates):
+// - `count` on `aggregates` and on each `groupedAggregates` group;
+// - `distinctCount`, and `earliest` / `latest` of timestamps, and nothing
+//   else (sums and averages of ids mean nothing);
+// - time buckets in UTC whatever the session or server time zone:
+//   OCCURRED_AT_TRUNCATED_TO_HOUR / _DAY (date_trunc with an explicit zone),
+//   OCCURRED_AT_HOUR_OF_DAY (0-23) and OCCURRED_AT_DAY_OF_WEEK (ISO, 1 =
+//   Monday) for spotting activity outside business hours;
+// - no grouping by the raw timestamp (one group per entry).
+import "postgraphile";
+import type { AggregateGroupBySpec, AggregateSpec } from "@graphile/pg-aggregates";
+import { TYPES, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
+import { sql } from "postgraphile/pg-sql2";
+
+declare global {
+  namespace GraphileBuild {
+    interface AggregateSpecIds {
+      earliest: true;
+      latest: true;
+    }
+  }
+}
+
+type Codec = Parameters<AggregateGroupBySpec["isSuitableType"]>[0];
+const isTimestamptz = (codec: Codec) => codec === TYPES.timestamptz;
+
+const utcTruncation = (id: string, unit: "hour" | "day"): AggregateGroupBySpec => ({
+  id,
+  isSuitableType: isTimestamptz,
+  sqlWrap: (frag) => sql`date_trunc(${sql.literal(unit)}, ${frag}, 'UTC')`,
+  sqlWrapCodec: () => TYPES.timestamptz,
+});
+
+const utcField = (id: string, sqlWrap: AggregateGroupBySpec["sqlWrap"]): AggregateGroupBySpec => ({
+  id,
+  isSuitableType: isTimestamptz,
+  sqlWrap,
+  sqlWrapCodec: () => TYPES.int,
+});
+
+export const GROUP_BY_SPECS: AggregateGroupBySpec[] = [
+  utcTruncation("truncated-to-hour", "hour"),
+  utcTruncation("truncated-to-day", "day"),
+  utcField("hour-of-day", (frag) => sql`extract(hour from ${frag} at time zone 'UTC')::int`),
+  utcField("day-of-week", (frag) => sql`extract(isodow from ${frag} at time zone 'UTC')::int`),
+];
+
+const timestampExtreme = (id: "earliest" | "latest", sqlAggregateWrap: AggregateSpec["sqlAggregateWrap"]): AggregateSpec => ({
+  id,
+  humanLabel: id,
+  HumanLabel: id[0]!.toUpperCase() + id.slice(1),
+  isSuitableType: isTimestamptz,
+  sqlAggregateWrap,
+});
+
+const isAuditLog = (resource: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined) =>
+  resource?.extensions?.pg?.schemaName === "audit" && resource.extensions.pg.name === "log";
+
+export const AuditAggregatesPlugin: GraphileConfig.Plugin = {
+  name: "AuditAggregatesPlugin",
+  description: "count, distinctCount, earliest/latest; UTC time buckets; no raw timestamp groups.",
+  version: "1.0.0",
+  after: ["PgAggregatesSpecsPlugin", "PgAggregatesAddGroupByAggregateEnumValuesForAttributesPlugin", "PgAggregatesAddAggregateTypesPlugin"],
+  schema: {
+    hooks: {
+      build(build) {
+        const specs = build.pgAggregateSpecs!.filter((s) => s.id === "distinctCount");
+        specs.push(
+          timestampExtreme("earliest", (frag) => sql`min(${frag})`),
+          timestampExtreme("latest", (frag) => sql`max(${frag})`),
+        );
+        // The arrays are shared with pg-aggregates: replace their contents.
+        build.pgAggregateSpecs!.splice(0, build.pgAggregateSpecs!.length, ...specs);
+        build.pgAggregateGroupBySpecs!.splice(0, build.pgAggregateGroupBySpecs!.length, ...GROUP_BY_SPECS);
+        return build;
+      },
+      GraphQLEnumType_values(values, _build, context) {
+        if (!context.scope.isPgAggregateGroupEnum || !isAuditLog(context.scope.pgTypeResource)) return values;
+        const { OCCURRED_AT: _raw, ...rest } = values;
+        return rest;
+      },
+      GraphQLObjectType_fields(fields, build, context) {
+        if (!context.scope.isPgAggregateContainerType) return fields;
+        const { GraphQLNonNull } = build.graphql;
+        const BigInt = build.getTypeByName("BigInt");
+        if (!BigInt || !build.graphql.isOutputType(BigInt)) return fields;
+        return build.extend(
+          fields,
+          {
+            count: {
+              description: "The number of matching entries (of this group, for groupedAggregates).",
+              type: new GraphQLNonNull(BigInt),
+              plan($aggregates: PgSelectSingleStep) {
+                return $aggregates.select(sql`count(*)`, TYPES.bigint);
+              },
+            },
+          },
+          "AuditAggregatesPlugin adding count",
+        );
+      },
+    },
+  },
+};

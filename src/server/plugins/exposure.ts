@@ -1,0 +1,133 @@
+// What of the `audit` schema the API shows, and what each column can do.
+// Default deny: only the audit table, the event catalogue and the
+// description function are exposed, whatever else the schema gains later
+// (partitions, tracking tables, scope and maintenance functions). Columns get
+// exactly the capabilities listed here; on a partitioned table PostGraphile
+// would otherwise make every column filterable and orderable (it only infers
+// those from indexes on ordinary tables).
+import "postgraphile";
+import { jsonPgSmartTags } from "postgraphile/utils";
+
+/** Exposed resources: tables by name, functions by name (schema `audit`). */
+const EXPOSED = new Set(["audit.log", "audit.events", "audit.log_description"]);
+
+type Capability = "filter" | "group" | "aggregate";
+
+/**
+ * Per column of audit.log. filter: `filter` and `condition` operators;
+ * group: a `groupedAggregates` key (occurred_at only through its UTC
+ * day/hour derivatives); aggregate: distinctCount (and earliest/latest for
+ * timestamps). Unlisted capabilities are off. (The description function's
+ * behaviors are in its SQL comment, in the migration.)
+ */
+export const LOG_COLUMNS: Record<string, readonly Capability[]> = {
+  id: [],
+  occurred_at: ["filter", "group", "aggregate"],
+  tenant_id: [],
+  account_id: ["filter", "group", "aggregate"],
+  actor_type: ["filter", "group", "aggregate"],
+  actor_id: ["filter", "group", "aggregate"],
+  actor_email: ["filter", "group", "aggregate"],
+  actor_name: ["group"],
+  action: ["filter", "group", "aggregate"],
+  resource_type: ["filter", "group", "aggregate"],
+  entity_id: ["filter", "aggregate"],
+  event: ["filter", "group", "aggregate"],
+  old_values: ["filter"],
+  new_values: ["filter"],
+  context: [],
+  transaction_id: ["filter", "aggregate"],
+};
+
+function columnBehavior(capabilities: readonly Capability[]): string {
+  // Grouping needs the orderBy behavior (pg-aggregates checks both); the
+  // orderBy enum itself is replaced by ordering.ts, so this adds no sort keys.
+  const parts = ["-filterBy", "-orderBy", "-groupBy", "-havingBy", "-aggregate"];
+  if (capabilities.includes("filter")) parts.push("+attribute:filterBy");
+  if (capabilities.includes("group")) parts.push("+orderBy", "+attribute:groupBy");
+  if (capabilities.includes("aggregate")) parts.push("+aggregate");
+  return parts.join(" ");
+}
+
+const qualifiedName = (pg: { schemaName?: string; name?: string } | undefined) =>
+  pg?.schemaName && pg.name ? `${pg.schemaName}.${pg.name}` : "";
+
+export const AuditExposurePlugin: GraphileConfig.Plugin = {
+  name: "AuditExposurePlugin",
+  description: "Exposes only audit.log, audit.events and audit.log_description, read-only.",
+  version: "1.0.0",
+  schema: {
+    entityBehavior: {
+      pgResource: {
+        override: {
+          provides: ["auditExposure"],
+          after: ["override"],
+          callback(behavior, resource) {
+            const pg = resource.extensions?.pg as { schemaName?: string; name?: string } | undefined;
+            return EXPOSED.has(qualifiedName(pg)) ? behavior : [behavior, "-*"];
+          },
+        },
+      },
+    },
+  },
+};
+
+/**
+ * `condition` offers equality on the filterable columns; whole-document
+ * equality of jsonb values is useless there (use filter's `contains`).
+ * The catalogue list is returned whole: no `first` / `offset`.
+ */
+export const AuditArgumentsPlugin: GraphileConfig.Plugin = {
+  name: "AuditArgumentsPlugin",
+  description: "Trims condition fields and the catalogue list's arguments.",
+  version: "1.0.0",
+  after: ["PgConditionArgumentPlugin", "PgFirstLastBeforeAfterArgsPlugin"],
+  schema: {
+    hooks: {
+      GraphQLInputObjectType_fields(fields, _build, context) {
+        if (!context.scope.isPgCondition || qualifiedName(context.scope.pgCodec?.extensions?.pg) !== "audit.log") return fields;
+        const { oldValues: _old, newValues: _new, ...rest } = fields;
+        return rest;
+      },
+      GraphQLObjectType_fields_field_args(args, _build, context) {
+        const resource = context.scope.pgFieldResource;
+        if (!context.scope.isPgFieldSimpleCollection || qualifiedName(resource?.extensions?.pg) !== "audit.events") return args;
+        const { first: _first, offset: _offset, ...rest } = args;
+        return rest;
+      },
+    },
+  },
+};
+
+/** Names, read-only behaviors and column capabilities, as smart tags kept in code. */
+export const AuditTagsPlugin = jsonPgSmartTags({
+  version: 1,
+  config: {
+    class: {
+      // Schema-qualified, so the rules never match partitions (log_2026_01...).
+      "audit.log": {
+        tags: {
+          name: "audit_log",
+          // No mutations, no row-by-key lookups, no `last`/`before` (use
+          // OCCURRED_AT_ASC), no plain list: one paginated connection.
+          // `having` is left out: in pg-aggregates 0.2.0-rc.2 its inputs ignore
+          // which aggregates suit which columns.
+          behavior: [
+            "-insert -update -delete -single -list -connection:backwards",
+            "+connection +aggregates +groupedAggregates -resource:groupedAggregates:having",
+          ],
+        },
+        attribute: Object.fromEntries(
+          Object.entries(LOG_COLUMNS).map(([column, capabilities]) => [column, { tags: { behavior: columnBehavior(capabilities) } }]),
+        ),
+      },
+      "audit.events": {
+        tags: {
+          name: "audit_event",
+          // A small catalogue: one plain list for filter menus.
+          behavior: ["-insert -update -delete -single -connection -order -filter +list -aggregates -groupedAggregates"],
+        },
+      },
+    },
+  },
+});

@@ -1,0 +1,63 @@
+// Order of the audit log: newest first by default, oldest first on request,
+// always with `id` as the tie-breaker. The pair (occurred_at, id) is unique
+// (id is an identity), so cursors are keyset positions on it and pagination
+// never skips or repeats an entry, even among entries of the same instant
+// or while new entries arrive. It is also the order of the indexes, which
+// all end in (occurred_at, id). Other sort keys are not offered: sorting a
+// tenant's whole log by, say, action cannot use an index.
+import "postgraphile";
+import type { PgSelectQueryBuilder } from "postgraphile/@dataplan/pg";
+import { wrapPlans } from "postgraphile/utils";
+
+function byOccurredAt(direction: "ASC" | "DESC") {
+  return function apply(queryBuilder: PgSelectQueryBuilder) {
+    queryBuilder.orderBy({ attribute: "occurred_at", direction });
+    queryBuilder.orderBy({ attribute: "id", direction });
+    queryBuilder.setOrderIsUnique();
+  };
+}
+
+const isAuditLogCodec = (codec: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined) =>
+  codec?.extensions?.pg?.schemaName === "audit" && codec.extensions.pg.name === "log";
+
+export const AuditOrderingPlugin: GraphileConfig.Plugin = {
+  name: "AuditOrderingPlugin",
+  description: "AuditLogsOrderBy: OCCURRED_AT_DESC (the default) and OCCURRED_AT_ASC, both tie-broken by id.",
+  version: "1.0.0",
+  after: ["PgConnectionArgOrderByPlugin", "PgOrderAllAttributesPlugin", "PgOrderByPrimaryKeyPlugin", "PgOrderCustomFieldsPlugin"],
+  schema: {
+    hooks: {
+      GraphQLEnumType_values(values, _build, context) {
+        if (!context.scope.isPgRowSortEnum || !isAuditLogCodec(context.scope.pgCodec)) return values;
+        // The first value is the default of `orderBy` (PgConnectionArgOrderByDefaultValuePlugin
+        // falls back to it when there is no PRIMARY_KEY_ASC).
+        return {
+          OCCURRED_AT_DESC: {
+            value: "OCCURRED_AT_DESC",
+            description: "Newest first (ties: highest id first). The default.",
+            extensions: { grafast: { apply: byOccurredAt("DESC") } },
+          },
+          OCCURRED_AT_ASC: {
+            value: "OCCURRED_AT_ASC",
+            description: "Oldest first (ties: lowest id first).",
+            extensions: { grafast: { apply: byOccurredAt("ASC") } },
+          },
+        };
+      },
+    },
+  },
+};
+
+/** The event catalogue in a stable order, by event name. */
+export const AuditEventsOrderPlugin = wrapPlans(
+  {
+    Query: {
+      auditEvents(plan) {
+        const $events = plan() as unknown as { orderBy(spec: { attribute: string; direction: "ASC" | "DESC" }): void };
+        $events.orderBy({ attribute: "event", direction: "ASC" });
+        return $events;
+      },
+    },
+  },
+  { name: "AuditEventsOrderPlugin" },
+);

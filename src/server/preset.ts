@@ -1,0 +1,132 @@
+// The PostGraphile preset of the API: Amber plus connection-filter and
+// pg-aggregates, narrowed by the project's plugins to the read-only audit
+// contract, with per-request settings that make the database scope rows.
+import "postgraphile";
+import type {} from "postgraphile/grafserv/express/v4";
+import type {} from "postgraphile/grafserv/node";
+import type pg from "pg";
+import type { RuruConfig } from "postgraphile/grafserv/ruru/server";
+import { PgAggregatesPreset } from "@graphile/pg-aggregates";
+import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
+import { makePgService } from "postgraphile/adaptors/pg";
+import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
+import type { Logger } from "../log.ts";
+import { scopePgSettings } from "./auth.ts";
+import { claimsOf } from "./authenticate.ts";
+import { makeMaskError } from "./errors.ts";
+import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
+import { AuditArgumentsPlugin, AuditExposurePlugin, AuditTagsPlugin } from "./plugins/exposure.ts";
+import { ALLOWED_OPERATORS, AuditFilterOperatorsPlugin } from "./plugins/filters.ts";
+import { AuditNamingPlugin } from "./plugins/naming.ts";
+import { makeOperationLimitsPlugin } from "./plugins/operation-limits.ts";
+import { AuditEventsOrderPlugin, AuditOrderingPlugin } from "./plugins/ordering.ts";
+import { DEFAULT_PAGINATION, makePaginationPlugin } from "./plugins/pagination.ts";
+
+type RuruClientConfig = NonNullable<RuruConfig["clientConfig"]>;
+
+export const GRAPHQL_PATH = "/graphql";
+export const GRAPHIQL_PATH = "/graphiql";
+/** Largest accepted request body (a GraphQL document with its variables). */
+export const MAX_REQUEST_BYTES = 100_000;
+
+export interface AuditPresetOptions {
+  /** A pool logged in as audit_authenticator. The caller owns it (and ends it). */
+  pool: pg.Pool;
+  statementTimeoutMs: number;
+  graphiql: boolean;
+  introspection: boolean;
+  maxDepth: number;
+  maxCost: number;
+  logger: Logger;
+}
+
+const EXAMPLE_QUERY = `# Paste a token in the Headers tab below: {"Authorization": "Bearer <token>"}
+query NewestEntries {
+  auditLogs(first: 20) {
+    totalCount
+    nodes {
+      occurredAt
+      actorEmail
+      description
+      resourceType
+      entityId
+      oldValues
+      newValues
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
+
+export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Preset {
+  const { statementTimeoutMs } = options;
+  return {
+    extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset],
+    plugins: [
+      AuditExposurePlugin,
+      AuditTagsPlugin,
+      AuditArgumentsPlugin,
+      AuditNamingPlugin,
+      AuditOrderingPlugin,
+      AuditEventsOrderPlugin,
+      makePaginationPlugin(DEFAULT_PAGINATION),
+      AuditFilterOperatorsPlugin,
+      AuditAggregatesPlugin,
+      makeOperationLimitsPlugin({
+        maxDepth: options.maxDepth,
+        maxCost: options.maxCost,
+        introspection: options.introspection,
+        defaultPageSize: DEFAULT_PAGINATION.defaultPageSize,
+        maxPageSize: DEFAULT_PAGINATION.maxPageSize,
+      }),
+    ],
+    // No Relay node interface / global ids, and no recursive `query` field.
+    disablePlugins: ["NodePlugin", "QueryQueryPlugin"],
+    pgServices: [makePgService({ pool: options.pool, schemas: ["audit"], pubsub: false })],
+    gather: { installWatchFixtures: false },
+    schema: {
+      dontSwallowErrors: true,
+      pgDefaultPartitionedTableExpose: "parent",
+      connectionFilterAllowedOperators: ALLOWED_OPERATORS,
+      connectionFilterArrays: false,
+      connectionFilterComputedColumns: false,
+      connectionFilterSetofFunctions: false,
+      connectionFilterRelations: false,
+      connectionFilterLogicalOperators: true,
+      connectionFilterAllowNullInput: false,
+      connectionFilterAllowEmptyObjectInput: false,
+    },
+    grafast: {
+      explain: false, // plans and SQL are internals
+      timeouts: { planning: 2_000, execution: statementTimeoutMs + 2_000 },
+      context(requestContext, args) {
+        const req = requestContext.expressv4?.req ?? requestContext.node?.req;
+        return {
+          pgSettings: {
+            ...args.contextValue?.pgSettings,
+            // After anything else: role and claims are never overridable.
+            ...scopePgSettings(req ? claimsOf(req) : null, { statementTimeoutMs }),
+          },
+        };
+      },
+    },
+    grafserv: {
+      graphqlPath: GRAPHQL_PATH,
+      graphiql: options.graphiql,
+      graphiqlPath: GRAPHIQL_PATH,
+      graphiqlOnGraphQLGET: false,
+      graphqlOverGET: false,
+      websockets: false,
+      watch: false,
+      maxRequestLength: MAX_REQUEST_BYTES,
+      maskError: makeMaskError(options.logger),
+    },
+    ruru: {
+      // (The typings mark every Ruru option required; they are all optional.)
+      clientConfig: {
+        defaultQuery: EXAMPLE_QUERY,
+        defaultHeaders: JSON.stringify({ Authorization: "Bearer <paste a token here>" }, null, 2),
+      } as Partial<RuruClientConfig> as RuruClientConfig,
+    },
+  };
+}
