@@ -53,6 +53,7 @@ async function main(): Promise<void> {
     }
 
     const { startServer } = await import("../server/app.ts");
+    const { webRoutes } = await import("../web/routes.ts");
     const server = await startServer({
       authUrl: db.authUrl,
       jwt: jwtKey.verifier,
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
       maxDepth: config.graphqlMaxDepth,
       maxCost: config.graphqlMaxCost,
       logger,
+      // The Audit Logs page at /, its export, and the demo's one-click sign-in (demo only).
+      routes: webRoutes({ demoTokens: tokens }),
     });
     steps.unshift({ name: "http server, PostGraphile and the API's pool", run: () => server.close() });
 

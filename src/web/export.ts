@@ -1,0 +1,134 @@
+// The export of the Audit Logs page: every entry matching the page's filters,
+// as CSV or JSON Lines, streamed while it is read. The SQL runs as
+// audit_viewer with the caller's verified claims (through the server's scoped
+// query), so row-level security decides what is exported, exactly as for the
+// GraphQL API. Keyset pagination in short transactions: each batch is one
+// index range scan, no transaction stays open for the whole download, and the
+// response is written as batches arrive, waiting for the client to keep up.
+import type { ResolvedFilters } from "./filters.ts";
+import { isEventName } from "./filters.ts";
+
+export type ExportFormat = "csv" | "jsonl";
+
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["csv", "jsonl"];
+
+/** One exported entry: the API's field names, values as the API gives them. */
+export interface ExportRow {
+  id: string;
+  occurredAt: string;
+  tenantId: string;
+  accountId: string | null;
+  actorType: string;
+  actorId: string | null;
+  actorEmail: string | null;
+  actorName: string | null;
+  action: string;
+  resourceType: string;
+  entityId: string;
+  event: string;
+  description: string;
+  oldValues: unknown;
+  newValues: unknown;
+  context: unknown;
+  transactionId: string;
+}
+
+export const EXPORT_COLUMNS: readonly (keyof ExportRow)[] = [
+  "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName",
+  "action", "resourceType", "entityId", "event", "description", "oldValues", "newValues", "context", "transactionId",
+];
+
+export interface SqlQuery {
+  text: string;
+  values: unknown[];
+}
+
+/** Position after the last exported entry (newest first). */
+export interface ExportCursor {
+  occurredAt: string;
+  id: string;
+}
+
+/**
+ * One batch of entries, newest first, after the cursor. occurred_at is read as
+ * text with microseconds, so that the cursor compares exactly.
+ */
+export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor | null, limit: number): SqlQuery {
+  const where: string[] = [];
+  const values: unknown[] = [];
+  const add = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  if (filters.from) where.push(`l.occurred_at >= ${add(filters.from)}::timestamptz`);
+  if (filters.to) where.push(`l.occurred_at < ${add(filters.to)}::timestamptz`);
+  if (filters.action) where.push(`${isEventName(filters.action) ? "l.event" : "l.action"} = ${add(filters.action)}`);
+  if (filters.resourceType) where.push(`l.resource_type = ${add(filters.resourceType)}`);
+  if (filters.actorId) where.push(`l.actor_id = ${add(filters.actorId)}::uuid`);
+  if (filters.entityId) where.push(`l.entity_id = ${add(filters.entityId)}`);
+  if (after) where.push(`(l.occurred_at, l.id) < (${add(after.occurredAt)}::timestamptz, ${add(after.id)}::bigint)`);
+  const text = `
+    select l.id::text as "id",
+           to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
+           l.tenant_id as "tenantId", l.account_id as "accountId",
+           l.actor_type as "actorType", l.actor_id as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName",
+           l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.event,
+           coalesce(e.description, l.event) as "description",
+           l.old_values as "oldValues", l.new_values as "newValues", l.context,
+           l.transaction_id::text as "transactionId"
+      from audit.log l
+      left join audit.events e on e.event = l.event
+     ${where.length > 0 ? `where ${where.join("\n       and ")}` : ""}
+     order by l.occurred_at desc, l.id desc
+     limit ${add(limit)}`;
+  return { text, values };
+}
+
+// --- CSV (RFC 4180) -------------------------------------------------------
+
+const JSON_COLUMNS = new Set<keyof ExportRow>(["oldValues", "newValues", "context"]);
+/** Free-text columns that a spreadsheet could take for a formula. */
+const TEXT_COLUMNS = new Set<keyof ExportRow>(["actorEmail", "actorName", "entityId", "description"]);
+
+function csvCell(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/**
+ * A free-text value that starts like a formula (=, +, -, @, tab, CR) gets a
+ * leading apostrophe, so that a spreadsheet shows it instead of evaluating it
+ * (OWASP's CSV injection advice). Ids, timestamps and JSON are never touched.
+ */
+export function neutralizeFormula(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+export function csvHeader(): string {
+  return EXPORT_COLUMNS.join(",") + "\r\n";
+}
+
+export function csvLine(row: ExportRow): string {
+  return EXPORT_COLUMNS.map((column) => {
+    const value = row[column];
+    if (value === null || value === undefined) return "";
+    if (JSON_COLUMNS.has(column)) return csvCell(JSON.stringify(value));
+    const text = String(value);
+    return csvCell(TEXT_COLUMNS.has(column) ? neutralizeFormula(text) : text);
+  }).join(",") + "\r\n";
+}
+
+export function jsonLine(row: ExportRow): string {
+  const out: Record<string, unknown> = {};
+  for (const column of EXPORT_COLUMNS) out[column] = row[column] ?? null;
+  return JSON.stringify(out) + "\n";
+}
+
+export function exportFilename(format: ExportFormat, now: Date): string {
+  const stamp = now.toISOString().slice(0, 19).replace(/[:T]/g, "-");
+  return `audit-log-${stamp}.${format === "csv" ? "csv" : "jsonl"}`;
+}
+
+export const CONTENT_TYPES: Record<ExportFormat, string> = {
+  csv: "text/csv; charset=utf-8",
+  jsonl: "application/x-ndjson; charset=utf-8",
+};

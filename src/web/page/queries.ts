@@ -1,0 +1,157 @@
+// The GraphQL operations of the page, with the shapes they return.
+import { graphql } from "./api.ts";
+
+export interface Entry {
+  id: string;
+  occurredAt: string;
+  tenantId: string;
+  accountId: string | null;
+  actorType: string;
+  actorId: string | null;
+  actorEmail: string | null;
+  actorName: string | null;
+  action: string;
+  resourceType: string;
+  entityId: string;
+  event: string;
+  description: string | null;
+  oldValues: Record<string, unknown> | null;
+  newValues: Record<string, unknown> | null;
+  context: Record<string, unknown> | null;
+  transactionId: string;
+}
+
+export interface CatalogueEvent {
+  event: string;
+  action: string;
+  resourceType: string;
+  description: string;
+}
+
+export interface Page {
+  entries: Entry[];
+  hasNextPage: boolean;
+  endCursor: string | null;
+}
+
+export interface Actor {
+  actorId: string;
+  actorType: string;
+  actorEmail: string | null;
+  actorName: string | null;
+  count: number;
+}
+
+export interface Bucket {
+  /** Start of the bucket (UTC), ISO. */
+  start: string;
+  resourceType: string;
+  count: number;
+}
+
+export type BucketSize = "day" | "hour";
+
+const ENTRY_FIELDS = `
+  id occurredAt tenantId accountId actorType actorId actorEmail actorName
+  action resourceType entityId event description oldValues newValues context transactionId`;
+
+export const PAGE_SIZE = 50;
+
+export async function fetchCatalogue(token: string, signal?: AbortSignal): Promise<CatalogueEvent[]> {
+  const data = await graphql<{ auditEvents: CatalogueEvent[] }>(
+    `query Catalogue { auditEvents { event action resourceType description } }`,
+    {}, token, signal,
+  );
+  return data.auditEvents;
+}
+
+export async function fetchPage(token: string, filter: Record<string, unknown>, after: string | null, signal?: AbortSignal): Promise<Page> {
+  const data = await graphql<{ auditLogs: { nodes: Entry[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
+    `query AuditLogPage($filter: AuditLogFilter, $first: Int!, $after: Cursor) {
+      auditLogs(filter: $filter, first: $first, after: $after, orderBy: [OCCURRED_AT_DESC]) {
+        nodes { ${ENTRY_FIELDS} }
+        pageInfo { hasNextPage endCursor }
+      }
+    }`,
+    { filter, first: PAGE_SIZE, after }, token, signal,
+  );
+  return { entries: data.auditLogs.nodes, hasNextPage: data.auditLogs.pageInfo.hasNextPage, endCursor: data.auditLogs.pageInfo.endCursor };
+}
+
+export async function fetchCount(token: string, filter: Record<string, unknown>, signal?: AbortSignal): Promise<number> {
+  const data = await graphql<{ auditLogs: { totalCount: number } }>(
+    `query AuditLogCount($filter: AuditLogFilter) { auditLogs(filter: $filter) { totalCount } }`,
+    { filter }, token, signal,
+  );
+  return data.auditLogs.totalCount;
+}
+
+/** Normalises a PostgreSQL timestamp text ("2026-03-04 00:00:00+00") to ISO. */
+export function keyToIso(key: string): string {
+  const ms = Date.parse(key.includes("T") ? key : key.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00"));
+  return Number.isNaN(ms) ? key : new Date(ms).toISOString();
+}
+
+export async function fetchActivity(token: string, filter: Record<string, unknown>, size: BucketSize, signal?: AbortSignal): Promise<Bucket[]> {
+  const groupBy = size === "day" ? "OCCURRED_AT_TRUNCATED_TO_DAY" : "OCCURRED_AT_TRUNCATED_TO_HOUR";
+  const data = await graphql<{ auditLogs: { groupedAggregates: { keys: string[]; count: string }[] } }>(
+    `query AuditLogActivity($filter: AuditLogFilter) {
+      auditLogs(filter: $filter) {
+        groupedAggregates(groupBy: [${groupBy}, RESOURCE_TYPE]) { keys count }
+      }
+    }`,
+    { filter }, token, signal,
+  );
+  return data.auditLogs.groupedAggregates.map((g) => ({
+    start: keyToIso(g.keys[0] ?? ""),
+    resourceType: g.keys[1] ?? "",
+    count: Number(g.count),
+  }));
+}
+
+export async function fetchActors(token: string, filter: Record<string, unknown>, signal?: AbortSignal): Promise<Actor[]> {
+  const data = await graphql<{ auditLogs: { groupedAggregates: { keys: (string | null)[]; count: string }[] } }>(
+    `query AuditLogActors($filter: AuditLogFilter) {
+      auditLogs(filter: $filter) {
+        groupedAggregates(groupBy: [ACTOR_ID, ACTOR_TYPE, ACTOR_EMAIL, ACTOR_NAME]) { keys count }
+      }
+    }`,
+    { filter: { ...filter, actorId: { isNull: false } } }, token, signal,
+  );
+  // Names and emails are snapshots: one actor may appear under several; keep the most frequent.
+  const byId = new Map<string, Actor>();
+  for (const g of data.auditLogs.groupedAggregates) {
+    const [actorId, actorType, actorEmail, actorName] = g.keys;
+    if (!actorId) continue;
+    const count = Number(g.count);
+    const seen = byId.get(actorId);
+    if (!seen) byId.set(actorId, { actorId, actorType: actorType ?? "user", actorEmail: actorEmail ?? null, actorName: actorName ?? null, count });
+    else {
+      if (count > seen.count) Object.assign(seen, { actorEmail: actorEmail ?? null, actorName: actorName ?? null });
+      seen.count += count;
+    }
+  }
+  return [...byId.values()];
+}
+
+/**
+ * Account names, read from the accounts' own audit entries (the entity index
+ * serves the lookup). Best effort: an account whose entries are out of scope
+ * or gone keeps its id.
+ */
+export async function fetchAccountNames(token: string, accountIds: string[], signal?: AbortSignal): Promise<Map<string, string>> {
+  const names = new Map<string, string>();
+  if (accountIds.length === 0) return names;
+  const data = await graphql<{ auditLogs: { nodes: { entityId: string; oldValues: Record<string, unknown> | null; newValues: Record<string, unknown> | null }[] } }>(
+    `query AccountNames($filter: AuditLogFilter) {
+      auditLogs(filter: $filter, first: 500, orderBy: [OCCURRED_AT_DESC]) { nodes { entityId oldValues newValues } }
+    }`,
+    { filter: { resourceType: { equalTo: "account" }, entityId: { in: accountIds } } }, token, signal,
+  );
+  for (const n of data.auditLogs.nodes) {
+    if (names.has(n.entityId)) continue; // newest first: the first name seen is the current one
+    const name = n.newValues?.name ?? n.oldValues?.name;
+    if (typeof name === "string") names.set(n.entityId, name);
+  }
+  return names;
+}

@@ -1,0 +1,20 @@
+// Builds the Audit Logs page (src/web/page) into dist/web, which the server
+// serves at `/`. Everything is bundled: the page loads nothing from a CDN.
+import { fileURLToPath } from "node:url";
+import { defineConfig } from "vite";
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  root: here("./page"),
+  base: "/",
+  publicDir: false,
+  logLevel: "warn",
+  build: {
+    outDir: here("../../dist/web"),
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: true,
+    reportCompressedSize: false,
+  },
+});
