@@ -1,6 +1,7 @@
 // For applications writing through `pg`: run work in a transaction whose
 // audit entries name the actor. The triggers do the rest.
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 
 export interface AuditContext {
   /** The acting user or API key; required unless actor_type is "system". */
@@ -25,22 +26,8 @@ export async function withAuditContext<T>(
   context: AuditContext,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query("begin");
+  return inTransaction(pool, async (client) => {
     await client.query("select audit.set_context($1::jsonb)", [JSON.stringify(context)]);
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (err) {
-    try {
-      await client.query("rollback");
-    } catch {
-      broken = true; // the connection is unusable: don't return it to the pool
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+    return work(client);
+  });
 }

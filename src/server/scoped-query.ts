@@ -2,6 +2,7 @@
 // GraphQL API has: one transaction as audit_viewer with the verified claims
 // in jwt.claims.*, so row-level security decides what is visible.
 import type pg from "pg";
+import { inTransaction } from "../db/transaction.ts";
 import { scopePgSettings, type AuditClaims } from "./auth.ts";
 
 export interface ScopedQueryOptions {
@@ -24,23 +25,13 @@ export async function withScopedTransaction<T>(
   options: ScopedQueryOptions = {},
 ): Promise<T> {
   const settings = scopePgSettings(claims, { statementTimeoutMs: options.statementTimeoutMs ?? 10_000 });
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query(options.readOnly === false ? "begin" : "begin read only");
-    // Same mechanism as PostGraphile's pgSettings: transaction-local set_config.
-    await client.query("select set_config(s.key, s.value, true) from json_each_text($1::json) s", [JSON.stringify(settings)]);
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } catch (err) {
-    try {
-      await client.query("rollback");
-    } catch {
-      broken = true; // the connection is unusable: don't return it to the pool
-    }
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+  return inTransaction(
+    pool,
+    async (client) => {
+      // Same mechanism as PostGraphile's pgSettings: transaction-local set_config.
+      await client.query("select set_config(s.key, s.value, true) from json_each_text($1::json) s", [JSON.stringify(settings)]);
+      return work(client);
+    },
+    { begin: options.readOnly === false ? "begin" : "begin read only" },
+  );
 }

@@ -8,6 +8,7 @@ import { createLogger } from "../../src/log.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server/app.ts";
 import type { TestDatabase } from "../support/database.ts";
 import { withAuditContext } from "../../src/client/audit-context.ts";
+import { inTransaction } from "../../src/db/transaction.ts";
 import { asUser, createLandscape, type Landscape } from "../support/fixtures.ts";
 
 export const SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -138,9 +139,7 @@ const STEP_MS = (7 * 60 + 13) * 60_000;
 
 /** Re-dates a tenant's entries (the documented maintenance path; the test owner is a superuser). */
 export async function spreadOverTime(owner: pg.Pool, tenantId: string, startMs: number): Promise<void> {
-  const client = await owner.connect();
-  try {
-    await client.query("begin");
+  await inTransaction(owner, async (client) => {
     await client.query("set local audit.maintenance = 'on'");
     await client.query(
       `update audit.log l set occurred_at = to_timestamp($2::double precision / 1000 + (r.n - 1) * $3::double precision / 1000)
@@ -148,14 +147,8 @@ export async function spreadOverTime(owner: pg.Pool, tenantId: string, startMs: 
         where l.id = r.id and l.tenant_id = $1`,
       [tenantId, startMs, STEP_MS],
     );
-    await client.query("commit");
-    await client.query("select audit.ensure_partitions()");
-  } catch (err) {
-    await client.query("rollback");
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
+  await owner.query("select audit.ensure_partitions()");
 }
 
 /** Entry ids (as strings) matching an SQL condition, newest first, read as the owner. */

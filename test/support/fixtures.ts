@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { withAuditContext, type AuditContext } from "../../src/client/audit-context.ts";
+import { inTransaction } from "../../src/db/transaction.ts";
 
 export interface Landscape {
   tenantId: string;
@@ -36,9 +37,7 @@ export async function createLandscape(app: pg.Pool, name = "Acme"): Promise<Land
     tenantId: randomUUID(), accountId: randomUUID(), otherAccountId: randomUUID(),
     adminId: randomUUID(), memberId: randomUUID(), processId: randomUUID(),
   };
-  const client = await app.connect();
-  try {
-    await client.query("begin");
+  await inTransaction(app, async (client) => {
     await client.query("insert into app.tenants (id, name) values ($1, $2)", [l.tenantId, name]);
     await client.query("insert into app.accounts (id, tenant_id, name) values ($1, $2, 'Operations'), ($3, $2, 'Finance')",
       [l.accountId, l.tenantId, l.otherAccountId]);
@@ -46,13 +45,7 @@ export async function createLandscape(app: pg.Pool, name = "Acme"): Promise<Land
       [l.adminId, l.tenantId, `ada@${name.toLowerCase()}.test`, l.memberId, `max@${name.toLowerCase()}.test`]);
     await client.query("insert into app.processes (id, tenant_id, account_id, name) values ($1, $2, $3, 'Invoice sync')",
       [l.processId, l.tenantId, l.accountId]);
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback");
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
   return l;
 }
 

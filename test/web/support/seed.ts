@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { withAuditContext, type AuditContext } from "../../../src/client/audit-context.ts";
+import { inTransaction } from "../../../src/db/transaction.ts";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -31,18 +32,10 @@ async function lastId(owner: pg.Pool): Promise<string> {
 
 /** Moves the entries written after `afterId` to `at` (keeping their ids, hence their order). */
 async function backdate(owner: pg.Pool, afterId: string, at: Date): Promise<void> {
-  const client = await owner.connect();
-  try {
-    await client.query("begin");
+  await inTransaction(owner, async (client) => {
     await client.query("set local audit.maintenance = 'on'");
     await client.query("update audit.log set occurred_at = $2 where id > $1", [afterId, at]);
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback");
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export async function seedWebData(app: pg.Pool, owner: pg.Pool, now = Date.now()): Promise<WebSeed> {
