@@ -48,10 +48,12 @@ test("an expired token shows the sign-in again, with a message", async () => {
 
 test("a token that expires while the page is open leads back to the sign-in", async () => {
   const { context, page } = await newPage(h);
-  // Valid for 2 s; the server allows 5 s of clock skew, so it is refused after ~7 s.
-  const shortLived = makeToken({ sub: h.seed.ada.id, tenant_id: h.seed.tenantId, role: "tenant_admin" }, 2);
+  // Valid for 6 s (room to sign in on a busy machine); the server allows 5 s
+  // of clock skew, so it is refused once 11 s have passed.
+  const issuedAt = Date.now();
+  const shortLived = makeToken({ sub: h.seed.ada.id, tenant_id: h.seed.tenantId, role: "tenant_admin" }, 6);
   await signIn(h, page, shortLived);
-  await page.waitForTimeout(8_000);
+  await page.waitForTimeout(Math.max(0, issuedAt + 12_500 - Date.now()));
   // Defeat the page's own expiry check: the server must be the one refusing.
   await page.evaluate(() => {
     Date.now = () => 0;
