@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     steps.unshift({ name: "partition timer", run: () => clearInterval(partitionTimer) });
 
     const graphiqlUrl = config.graphiql ? `${server.url}/graphiql` : null;
-    if (tokens.length) process.stdout.write(formatDemoTokens(tokens, graphiqlUrl) + "\n");
+    if (tokens.length) process.stdout.write(formatDemoTokens(tokens, graphiqlUrl, server.url) + "\n");
     logger.info(
       {
         // The server's own pid: `npm start` does not pass signals on, so

@@ -42,9 +42,10 @@ export function signDemoTokens(secret: string, options: { issuer?: string | null
 }
 
 /** The block printed to the terminal (plain text, meant for people). */
-export function formatDemoTokens(tokens: readonly DemoToken[], graphiqlUrl: string | null): string {
+export function formatDemoTokens(tokens: readonly DemoToken[], graphiqlUrl: string | null, pageUrl?: string): string {
   const lines = ["", `Demo tokens (valid ${DEMO_TOKEN_LIFETIME_SECONDS / 3600} hours; restart to get fresh ones):`, ""];
   for (const t of tokens) lines.push(`  ${t.label}`, `    ${t.token}`, "");
+  if (pageUrl) lines.push(`Open ${pageUrl}/ and click "Tenant admin" or "Account admin" to see the Audit Logs page.`);
   if (graphiqlUrl) {
     lines.push(`Open ${graphiqlUrl}, then in the Headers tab paste:`, `  {"Authorization": "Bearer <one of the tokens above>"}`, "");
   }
