@@ -1,0 +1,191 @@
+// Section 3b: the same admin questions through the API, end to end: an HTTP
+// POST /graphql with a bearer token (JWT verified), PostGraphile, row-level
+// security, the JSON response parsed by the client. The server is the
+// project's own (src/server/app.ts startServer), on an ephemeral port, over
+// the read data set, logged in as audit_authenticator like in production.
+import { randomBytes } from "node:crypto";
+import jwt from "jsonwebtoken";
+import pg from "pg";
+import type { Logger } from "../src/log.ts";
+import type { ReadDataset } from "./read-dataset.ts";
+import type { ScopeRole } from "./reads.ts";
+import type { BenchServer } from "./server.ts";
+import { percentile, round } from "./stats.ts";
+
+export interface HttpQueryFigures {
+  name: string;
+  description: string;
+  role: ScopeRole;
+  samples: number;
+  p50Ms: number;
+  p95Ms: number;
+  maxMs: number;
+  targetMs: number;
+  informational: boolean;
+}
+
+export interface HttpResult {
+  rows: number;
+  variant: string;
+  queries: HttpQueryFigures[];
+}
+
+interface StartedServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+type StartServer = (options: {
+  authUrl: string;
+  jwt: { algorithm: "HS256"; key: string };
+  port: number;
+  logger: Logger;
+  introspection?: boolean;
+  statementTimeoutMs?: number;
+}) => Promise<StartedServer>;
+
+const DAY = 86_400_000;
+const NODE_FIELDS = "id occurredAt actorType actorEmail actorName action resourceType entityId event description accountId oldValues newValues context";
+const page = (args: string) => `{ auditLogs(${args}) { nodes { ${NODE_FIELDS} } pageInfo { hasNextPage endCursor } } }`;
+
+interface HttpQuery {
+  name: string;
+  description: string;
+  roles: ScopeRole[];
+  largestTenantOnly?: boolean;
+  targetMs: number;
+  informational?: boolean;
+  query(ctx: { spanEnd: Date; actorId: string; entityId: string; cursor: string | null; i: number }): string;
+}
+
+const TYPES = ["settings", "api_key", "member", "process", "invitation"];
+
+const HTTP_QUERIES: HttpQuery[] = [
+  { name: "first_page", description: "first page of 50 newest", roles: ["tenant_admin", "account_admin"], targetMs: 40, query: () => page("first: 50") },
+  {
+    name: "resource_filter", description: "resource-type filter", roles: ["tenant_admin", "account_admin"], targetMs: 40,
+    query: (c) => page(`first: 50, condition: { resourceType: "${TYPES[c.i % TYPES.length]}" }`),
+  },
+  { name: "actor_filter", description: "actor filter", roles: ["tenant_admin", "account_admin"], targetMs: 40, query: (c) => page(`first: 50, condition: { actorId: "${c.actorId}" }`) },
+  {
+    name: "range_7d_year_back", description: "7-day range a year back", roles: ["tenant_admin", "account_admin"], targetMs: 40,
+    query: (c) => {
+      const from = new Date(c.spanEnd.getTime() - 365 * DAY);
+      const to = new Date(from.getTime() + 7 * DAY);
+      return page(`first: 50, filter: { occurredAt: { greaterThanOrEqualTo: "${from.toISOString()}", lessThan: "${to.toISOString()}" } }`);
+    },
+  },
+  { name: "page10_cursor", description: "tenth page by cursor", roles: ["tenant_admin", "account_admin"], targetMs: 40, query: (c) => page(`first: 50, after: ${JSON.stringify(c.cursor)}`) },
+  { name: "entity_history", description: "an entity's full history", roles: ["tenant_admin", "account_admin"], targetMs: 40, query: (c) => page(`first: 500, condition: { entityId: "${c.entityId}" }`) },
+  {
+    name: "total_count", description: "count of matches (the API's exact totalCount, resource-type filter)", roles: ["tenant_admin", "account_admin"], targetMs: 40, informational: true,
+    query: (c) => `{ auditLogs(first: 0, condition: { resourceType: "${TYPES[c.i % TYPES.length]}" }) { totalCount } }`,
+  },
+  {
+    name: "chart_30_days", description: "counts per day over 30 days, largest tenant", roles: ["tenant_admin"], largestTenantOnly: true, targetMs: 150,
+    query: (c) =>
+      `{ auditLogs(filter: { occurredAt: { greaterThanOrEqualTo: "${new Date(c.spanEnd.getTime() - 30 * DAY).toISOString()}" } }) { groupedAggregates(groupBy: [OCCURRED_AT_TRUNCATED_TO_DAY]) { keys count } } }`,
+  },
+];
+
+const TENANT_RANKS = [1, 1, 2, 3, 5, 10, 30, 100, 300, 1000];
+
+async function loadStartServer(): Promise<StartServer | string> {
+  // Grafast's production mode, as `npm start` sets it before PostGraphile loads.
+  process.env.GRAPHILE_ENV ??= "production";
+  try {
+    const mod = (await import("../src/server/app.ts")) as { startServer?: StartServer };
+    return typeof mod.startServer === "function" ? mod.startServer : "src/server/app.ts exports no startServer";
+  } catch (err) {
+    return `the API server could not be loaded (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+  }
+}
+
+async function post(url: string, token: string, query: string): Promise<unknown> {
+  const res = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query }),
+  });
+  const body = (await res.json()) as { data?: unknown; errors?: { message: string }[] };
+  if (res.status !== 200 || body.errors?.length) throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(body.errors ?? body)}\n${query}`);
+  return body.data;
+}
+
+export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { samples: number }, logger: Logger): Promise<HttpResult | { skipped: string }> {
+  const startServer = await loadStartServer();
+  if (typeof startServer === "string") return { skipped: startServer };
+  const secret = randomBytes(32).toString("base64url");
+  const silent = logger.child({ component: "api" });
+  silent.level = "warn";
+  const api = await startServer({ authUrl: server.url(ds.database, "auth"), jwt: { algorithm: "HS256", key: secret }, port: 0, logger: silent, statementTimeoutMs: 30_000 });
+  const owner = new pg.Client({ connectionString: server.url(ds.database) });
+  await owner.connect();
+  try {
+    const { rows: tenants } = await owner.query<{ rank: number; id: string; accounts: number }>(
+      "select rank, id::text as id, accounts from bench.r_tenants where rank = any($1)", [TENANT_RANKS],
+    );
+    const md5 = async (text: string) => (await owner.query<{ id: string }>("select md5($1)::uuid::text as id", [text])).rows[0]!.id;
+    interface Scope { role: ScopeRole; rank: number; token: string; actorId: string; entityId: string; cursor: string | null }
+    const scopes: Scope[] = [];
+    for (const [i, rank] of TENANT_RANKS.entries()) {
+      const t = tenants.find((x) => x.rank === rank);
+      if (!t) continue;
+      const exp = Math.floor(Date.now() / 1000) + 3600;
+      const sub = await md5(`ru:${rank}:0`);
+      const account = [0, 1, 3, t.accounts - 1][i % 4]!;
+      const common = { actorId: await md5(`ru:${rank}:${i % 3}`), entityId: await md5(`process:${rank}:${i % 3}`), cursor: null };
+      scopes.push({ role: "tenant_admin", rank, token: jwt.sign({ sub, tenant_id: t.id, role: "tenant_admin", exp }, secret, { algorithm: "HS256" }), ...common });
+      scopes.push({
+        role: "account_admin", rank,
+        token: jwt.sign({ sub, tenant_id: t.id, role: "account_admin", account_id: await md5(`ra:${rank}:${Math.min(account, t.accounts - 1)}`), exp }, secret, { algorithm: "HS256" }),
+        ...common,
+      });
+    }
+    // The tenth page's cursor: page through nine pages first.
+    for (const s of scopes) {
+      let after: string | null = null;
+      for (let p = 0; p < 9; p++) {
+        const d = (await post(api.url, s.token, `{ auditLogs(first: 50${after ? `, after: ${JSON.stringify(after)}` : ""}) { pageInfo { endCursor } } }`)) as {
+          auditLogs: { pageInfo: { endCursor: string | null } };
+        };
+        after = d.auditLogs.pageInfo.endCursor;
+        if (!after) break;
+      }
+      s.cursor = after;
+    }
+
+    const figures: HttpQueryFigures[] = [];
+    for (const q of HTTP_QUERIES) {
+      for (const role of q.roles) {
+        const roleScopes = scopes.filter((s) => s.role === role && (!q.largestTenantOnly || s.rank === 1) && (q.name !== "page10_cursor" || s.cursor));
+        if (!roleScopes.length) continue;
+        const ask = (i: number) => {
+          const s = roleScopes[i % roleScopes.length]!;
+          return post(api.url, s.token, q.query({ spanEnd: ds.spanEnd, actorId: s.actorId, entityId: s.entityId, cursor: s.cursor, i }));
+        };
+        for (let i = 0; i < roleScopes.length; i++) await ask(i); // warm-up
+        const times: number[] = [];
+        const started = performance.now();
+        for (let i = 0; i < opts.samples; i++) {
+          const t0 = performance.now();
+          await ask(i);
+          times.push(performance.now() - t0);
+          // slow queries: at least 10 samples, then stop at the time budget
+          if (i + 1 >= 10 && performance.now() - started > 25_000) break;
+        }
+        const f: HttpQueryFigures = {
+          name: q.name, description: q.description, role, samples: times.length,
+          p50Ms: round(percentile(times, 50), 2), p95Ms: round(percentile(times, 95), 2), maxMs: round(Math.max(...times), 2),
+          targetMs: q.targetMs, informational: q.informational ?? false,
+        };
+        figures.push(f);
+        logger.info({ rows: ds.rows, query: q.name, role, p50Ms: f.p50Ms, p95Ms: f.p95Ms }, "GraphQL over HTTP");
+      }
+    }
+    return { rows: ds.rows, variant: ds.variant, queries: figures };
+  } finally {
+    await owner.end();
+    await api.close();
+  }
+}

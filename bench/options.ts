@@ -1,0 +1,157 @@
+// Command-line options of `npm run bench`.
+import { readdirSync } from "node:fs";
+import { benchDir } from "./server.ts";
+
+export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http"] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  sections: Section[];
+  /** Capture configurations measured by the write sections: "migrated" and files in bench/variants/. */
+  variants: string[];
+  /** Configurations the read sections measure (default: the same). */
+  readVariants: string[] | null;
+  /** The configuration the GraphQL-over-HTTP section runs on. */
+  httpVariant: string;
+  /** Read data set sizes (entries). */
+  rows: number[];
+  /** Seconds per single-row write run, and alternating audited/unaudited pairs. */
+  seconds: number;
+  pairs: number;
+  /** Rows of the bulk statements. */
+  bulkRows: number;
+  /** Samples per read query and scope. */
+  readSamples: number;
+  driver: "pgbench" | "node" | "auto";
+  regenerate: boolean;
+  /** Where results.json / results.md go (prefix without extension). */
+  resultsPrefix: string;
+}
+
+export const USAGE = `Usage: npm run bench -- [options]
+  --quick               small smoke run (CI): seconds, not minutes
+  --only LIST           sections, comma separated: ${SECTIONS.join(", ")}
+  --variants LIST       capture configurations for the write sections: migrated (as the
+                        migrations leave it) and/or names of bench/variants/*.sql, joined
+                        with + to combine (full: migrated; quick: migrated,proposed)
+  --read-variants LIST  configurations for the read sections (full: migrated,proposed,proposed+roles)
+  --http-variant NAME   configuration for GraphQL over HTTP (default: proposed)
+  --rows LIST           read data set sizes, e.g. 10000000,1000000 (full default) or 1e6
+  --seconds N           seconds per single-row write run (full: 15)
+  --pairs N             alternating audited/unaudited pairs (full: 5, quick: 3)
+  --bulk-rows N         rows of the bulk insert/update statements (full: 100000)
+  --samples N           samples per read query and admin scope (full: 40)
+  --driver NAME         pgbench | node | auto (default: pgbench when installed)
+  --regenerate          rebuild the read data sets even when a matching one exists
+  --results PREFIX      write PREFIX.json and PREFIX.md (full default: bench/results,
+                        quick default: bench/.work/quick-results)
+Environment: DATABASE_URL (a superuser connection to a server dedicated to benchmarking;
+default: an embedded PostgreSQL in bench/.work/cluster), LOG_LEVEL.`;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function parseCount(raw: string | undefined, name: string): number {
+  const n = Number(raw);
+  if (raw === undefined || !Number.isFinite(n) || n <= 0 || Math.round(n) !== n) {
+    throw new UsageError(`${name} needs a positive whole number, got "${raw ?? ""}"`);
+  }
+  return n;
+}
+
+export function availableVariants(): string[] {
+  return readdirSync(`${benchDir}variants`).filter((f) => f.endsWith(".sql")).map((f) => f.slice(0, -4)).sort();
+}
+
+export function parseOptions(argv: readonly string[]): BenchOptions {
+  const quick = argv.includes("--quick");
+  const o: BenchOptions = {
+    quick,
+    sections: [...SECTIONS],
+    // full: the capture as migrated for the write sections; the reads also
+    // with the proposed SQL and with per-role policies
+    variants: quick ? ["migrated", "proposed"] : ["migrated"],
+    readVariants: quick ? null : ["migrated", "proposed", "proposed+roles"],
+    httpVariant: "proposed",
+    rows: quick ? [10_000] : [10_000_000, 1_000_000],
+    seconds: quick ? 1 : 15,
+    pairs: quick ? 3 : 5,
+    bulkRows: quick ? 5_000 : 100_000,
+    readSamples: quick ? 3 : 40,
+    driver: "auto",
+    regenerate: false,
+    resultsPrefix: quick ? `${benchDir}.work/quick-results` : `${benchDir}results`,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || v.startsWith("--")) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case "--quick":
+        break;
+      case "--only": {
+        const wanted = value().split(",").map((s) => s.trim()).filter(Boolean);
+        for (const s of wanted) {
+          if (!(SECTIONS as readonly string[]).includes(s)) throw new UsageError(`unknown section "${s}"; sections: ${SECTIONS.join(", ")}`);
+        }
+        o.sections = wanted as Section[];
+        break;
+      }
+      case "--http-variant":
+      case "--variants":
+      case "--read-variants": {
+        const known = ["migrated", ...availableVariants()];
+        const wanted = value().split(",").map((s) => s.trim()).filter(Boolean);
+        for (const v of wanted) {
+          for (const part of v === "migrated" ? [v] : v.split("+")) {
+            if (!known.includes(part) || part === "migrated" && v !== "migrated") throw new UsageError(`unknown variant "${v}"; variants: ${known.join(", ")} (join several with +)`);
+          }
+        }
+        if (arg === "--variants") o.variants = wanted;
+        else if (arg === "--read-variants") o.readVariants = wanted;
+        else if (wanted.length === 1) o.httpVariant = wanted[0]!;
+        else throw new UsageError("--http-variant takes one configuration");
+        break;
+      }
+      case "--rows":
+        o.rows = value().split(",").map((s) => parseCount(String(Number(s.trim())), "--rows"));
+        break;
+      case "--seconds":
+        o.seconds = parseCount(value(), "--seconds");
+        break;
+      case "--pairs":
+        o.pairs = parseCount(value(), "--pairs");
+        break;
+      case "--bulk-rows":
+        o.bulkRows = parseCount(value(), "--bulk-rows");
+        break;
+      case "--samples":
+        o.readSamples = parseCount(value(), "--samples");
+        break;
+      case "--driver": {
+        const d = value();
+        if (d !== "pgbench" && d !== "node" && d !== "auto") throw new UsageError(`--driver must be pgbench, node or auto, got "${d}"`);
+        o.driver = d;
+        break;
+      }
+      case "--regenerate":
+        o.regenerate = true;
+        break;
+      case "--results":
+        o.resultsPrefix = value();
+        break;
+      case "--help":
+      case "-h":
+        throw new UsageError(USAGE);
+      default:
+        throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
+    }
+  }
+  if (o.pairs < 3 && !quick) process.stderr.write("warning: fewer than 3 pairs: medians are weak\n");
+  return o;
+}

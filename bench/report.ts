@@ -1,0 +1,163 @@
+// The results: results.json (everything), results.md (the tables) and the
+// same tables on stdout.
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { BulkResult } from "./bulk.ts";
+import type { EquivalenceResult } from "./equivalence.ts";
+import type { HttpResult } from "./http.ts";
+import type { MachineInfo } from "./machine.ts";
+import type { PartitionsResult } from "./partitions.ts";
+import type { ReadsResult } from "./reads.ts";
+import type { StorageResult } from "./storage.ts";
+import type { WritesResult } from "./writes.ts";
+
+export interface BenchResults {
+  mode: "quick" | "full";
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  machine: MachineInfo;
+  options: Record<string, unknown>;
+  writes: WritesResult[];
+  bulk: BulkResult[];
+  storage: StorageResult[];
+  partitions: PartitionsResult[];
+  equivalence: EquivalenceResult[];
+  reads: (ReadsResult & { dataset: { reused: boolean; generationSeconds: number | null; heapBytes: number; indexBytes: number; partitions: number } })[];
+  http: HttpResult | { skipped: string } | null;
+  notes: string[];
+}
+
+const T = {
+  singleRow: 0.8,
+  bulkFloor: 1.25,
+  bulkInsertRaw: 2.5,
+  bulkUpdateRaw: 3.0,
+};
+
+const ok = (pass: boolean) => (pass ? "yes" : "**no**");
+const n = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? "–" : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const mb = (bytes: number) => `${(bytes / 1024 ** 2).toLocaleString("en-US", { maximumFractionDigits: 0 })} MB`;
+
+function table(head: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export function renderMarkdown(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`# Audit Trail benchmark results (${r.mode} mode)`);
+  out.push("");
+  out.push(`Run ${r.startedAt} – ${r.finishedAt} (${Math.round(r.durationSeconds / 60)} min) by \`npm run bench${r.mode === "quick" ? " -- --quick" : ""}\`.`);
+  out.push("");
+  out.push(table(["machine", ""], [
+    ["CPU", `${m.cores} cores, ${m.cpuModel}`],
+    ["memory", `${m.memoryGiB} GiB`],
+    ["OS / Node", `${m.os} / ${m.node}`],
+    ["PostgreSQL", m.postgres.split(" on ")[0] ?? m.postgres],
+    ["server settings", Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(", ")],
+    ["driver", m.pgbench ?? "node-postgres (pgbench not installed)"],
+    ["load average at start", m.loadAverageAtStart.join(" / ")],
+  ]));
+  out.push("");
+  out.push("Every ratio compares runs of the same bench run on the same database, alternating sides; figures are medians. The machine is shared with other work: expect about ±10 % noise on throughput; server CPU per transaction is steadier.");
+
+  if (r.equivalence.length) {
+    out.push("", r.equivalence.map((e) => `Capture configuration "${e.variant}" records ${e.identical ? "exactly the same" : "**different**"} entries as the migrated one (${e.entries} entries of bench/sql/equivalence-workload.sql).`).join(" "));
+  }
+
+  if (r.writes.length) {
+    out.push("", "## 1. Single-row write transactions, 4 clients", "");
+    out.push("Each transaction as `app_user`: `begin; select audit.set_context(…); <write>; commit` — a random mix of a process update, a job's terminal update, a membership insert and a settings update carrying a secret. Unaudited = the same database with the capture triggers disabled (foreign keys on).", "");
+    out.push(table(
+      ["capture", "synchronous_commit", "audited tps", "unaudited tps", "audited / unaudited", "target ≥ 0.80", "WAL B/txn audited", "WAL B/txn unaudited", "server CPU µs/txn audited", "unaudited"],
+      r.writes.flatMap((w) => w.modes.map((md) => [
+        w.variant, md.synchronousCommit, n(md.medianTps.audited), n(md.medianTps.unaudited), n(md.throughputRatio, 2),
+        md.synchronousCommit === "on" ? ok(md.throughputRatio >= T.singleRow) : "(reported)",
+        n(md.medianWalBytesPerTxn.audited), n(md.medianWalBytesPerTxn.unaudited), n(md.medianCpuMicrosPerTxn.audited), n(md.medianCpuMicrosPerTxn.unaudited),
+      ])),
+    ));
+    out.push("", `Runs: ${r.writes[0]!.pairs} alternating pairs × ${r.writes[0]!.secondsPerRun} s per side and mode, driver ${r.writes[0]!.driver}.`);
+  }
+
+  if (r.bulk.length) {
+    out.push("", `## 2. Bulk statements (${n(r.bulk[0]!.rows)} rows in one statement)`, "");
+    out.push("Floor = the unaudited statement plus one direct `INSERT … SELECT` of the same audit rows into audit.log, in one transaction. Row = the same capture as row-level triggers.", "");
+    out.push(table(
+      ["capture", "statement", "audited (statement-level) ms", "row-level ms", "unaudited ms", "floor ms", "audited / floor", "≤ 1.25", "audited / unaudited", "target", "row-level / statement-level"],
+      r.bulk.flatMap((b) => (["insert", "update"] as const).map((op) => {
+        const o = b[op];
+        const rawTarget = op === "insert" ? T.bulkInsertRaw : T.bulkUpdateRaw;
+        return [
+          b.variant, op, n(o.medianMs.statement), n(o.medianMs.row), n(o.medianMs.unaudited), n(o.medianMs.floor),
+          n(o.ratios.auditedToFloor, 2), ok(o.ratios.auditedToFloor <= T.bulkFloor),
+          n(o.ratios.auditedToUnaudited, 2), `${ok(o.ratios.auditedToUnaudited <= rawTarget)} (≤ ${rawTarget})`, n(o.ratios.rowToStatement, 2),
+        ];
+      })),
+    ));
+  }
+
+  for (const rd of r.reads) {
+    out.push("", `## 3. Reads at ${n(rd.rows)} entries (${rd.variant === "migrated" ? "schema as migrated" : `with bench/variants/${rd.variant}.sql`})`, "");
+    out.push(`${n(rd.tenants)} tenants over 24 months ending ${rd.spanEnd.slice(0, 10)}; the largest tenant holds ${n(rd.largestTenantEntries)} entries. audit.log: ${mb(rd.dataset.heapBytes)} heap, ${mb(rd.dataset.indexBytes)} indexes, ${rd.dataset.partitions} partitions${rd.dataset.reused ? " (data set reused from an earlier run" + (rd.dataset.generationSeconds ? `; generated in ${n(rd.dataset.generationSeconds)} s` : "") + ")" : rd.dataset.generationSeconds ? ` (generated in ${n(rd.dataset.generationSeconds)} s)` : ""}.`);
+    out.push("", "Time per query in SQL as seen by the client (parse, plan, execute, fetch), as `audit_viewer` under RLS, half the samples on the three largest tenants. \"+ account predicate\": the account admin's query also says `account_id = <their account>` (as per-role policies or the API could). Plan columns: EXPLAIN ANALYZE on the largest tenant; \"scope in index\" = the tenant (and, for account admins, account) predicate is an index condition.", "");
+    out.push(`Worst p95 of the 15 ms queries: ${n(rd.worstP95Ms, 1)} ms as the API sends them; ${n(rd.worstP95MsWithAccountPredicate, 1)} ms with the account predicate${rd.worstP95MsWithRolePolicies !== null ? `; ${n(rd.worstP95MsWithRolePolicies, 1)} ms with per-role policies (bench/variants/roles.sql)` : ""}.`, "");
+    out.push(table(
+      ["query", "scope", "samples", "p50 ms", "p95 ms", "max ms", "target", "met", "planning ms", "execution ms", "scope in index"],
+      rd.queries.map((q) => [
+        q.description, q.role.replace("_", " ") + (q.form === "rls" ? "" : q.form === "role_policy" ? " (per-role policy)" : " + account predicate"), q.samples, n(q.p50Ms, 1), n(q.p95Ms, 1), n(q.maxMs, 1), `${q.targetMs} ms${q.informational ? " (info)" : ""}`,
+        q.informational ? (q.meetsTarget ? "yes" : "no") : ok(q.meetsTarget), n(q.plan.planningMs, 1), n(q.plan.executionMs, 1), q.plan.scopeIndexCondition ? "yes" : "no",
+      ]),
+    ));
+  }
+
+  if (r.http) {
+    out.push("", "## 3b. GraphQL over HTTP", "");
+    if ("skipped" in r.http) out.push(`Not measured: ${r.http.skipped}`);
+    else {
+      out.push(`End to end through the API server (${r.http.rows.toLocaleString("en-US")} entries, ${r.http.variant === "migrated" ? "schema as migrated" : `bench/variants/${r.http.variant}.sql`}): HTTP request with a bearer token, JWT check, PostGraphile, RLS, JSON response.`, "");
+      out.push(table(["query", "scope", "samples", "p50 ms", "p95 ms", "max ms", "target", "met"],
+        r.http.queries.map((q) => [q.description, q.role.replace("_", " "), q.samples, n(q.p50Ms, 1), n(q.p95Ms, 1), n(q.maxMs, 1),
+          `${q.targetMs} ms${q.informational ? " (info)" : ""}`, q.informational ? (q.p95Ms <= q.targetMs ? "yes" : "no") : ok(q.p95Ms <= q.targetMs)])));
+    }
+  }
+
+  if (r.storage.length) {
+    out.push("", "## 4. Storage per entry (a typical update: a process's description)", "");
+    out.push(table(
+      ["capture", "entries", "tuple B", "heap B/entry", "TOAST B/entry", "indexes B/entry", "total B/entry", "processes row: tuple B", "heap B/row", "indexes B/row", "total B/row", "entry / row"],
+      r.storage.map((s) => [
+        s.variant, n(s.entries), n(s.auditEntry.avgTupleBytes), n(s.auditEntry.heapBytesPerEntry), n(s.auditEntry.toastBytesPerEntry),
+        `${n(Object.values(s.auditEntry.indexBytesPerEntry).reduce((a, b) => a + b, 0))} (${Object.entries(s.auditEntry.indexBytesPerEntry).map(([k, v]) => `${k.replace(/^log_/, "").replace(/_idx$/, "")} ${n(v)}`).join(", ")})`,
+        n(s.auditEntry.totalBytesPerEntry),
+        n(s.businessRow.avgTupleBytes), n(s.businessRow.heapBytesPerRow), n(s.businessRow.indexBytesPerRow), n(s.businessRow.totalBytesPerRow), n(s.entryToRowRatio, 2),
+      ]),
+    ));
+  }
+
+  if (r.partitions.length) {
+    out.push("", "## 5. Partition maintenance under write load", "");
+    out.push(`4 writers run audited single-row transactions without pause; the longest write that overlapped each maintenance call, next to the writes outside maintenance. "behind a reader": an admin's read transaction on audit.log stays open ${r.partitions[0]!.readerHoldMs} ms around the call.`, "");
+    out.push(table(
+      ["capture", "writes outside: p50 ms", "p99 ms", "max ms", "ensure_partitions (nothing to do): longest write ms", "creating a month: longest write ms", "creating a month behind a reader: longest write ms", "maintenance call ms (create / behind reader)"],
+      r.partitions.map((p) => [
+        p.variant, n(p.baseline.p50Ms, 2), n(p.baseline.p99Ms, 1), n(p.baseline.maxMs, 1), n(p.worstStallMs.noop, 1), n(p.worstStallMs.create, 1), n(p.worstStallMs["behind-reader"], 1),
+        `${n(Math.max(...p.events.filter((e) => e.scenario === "create").map((e) => e.maintenanceMs)), 1)} / ${n(Math.max(...p.events.filter((e) => e.scenario === "behind-reader").map((e) => e.maintenanceMs)), 0)}`,
+      ]),
+    ));
+  }
+
+  if (r.notes.length) out.push("", "## Notes", "", ...r.notes.map((x) => `- ${x}`));
+  out.push("");
+  return out.join("\n");
+}
+
+export async function writeResults(prefix: string, r: BenchResults): Promise<{ json: string; md: string }> {
+  await mkdir(path.dirname(prefix), { recursive: true });
+  const json = `${prefix}.json`;
+  const md = `${prefix}.md`;
+  await writeFile(json, JSON.stringify(r, null, 2) + "\n");
+  await writeFile(md, renderMarkdown(r));
+  return { json, md };
+}

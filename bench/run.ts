@@ -1,0 +1,140 @@
+// `npm run bench [-- --quick]`: the benchmark suite of issue 4. Starts the
+// embedded PostgreSQL (bench/.work/cluster) unless DATABASE_URL is set,
+// migrates a template database, runs the selected sections for each capture
+// configuration, prints the tables and writes results.json / results.md.
+// See bench/README.md.
+import { destination, pino } from "pino";
+import { measureBulk } from "./bulk.ts";
+import { checkEquivalence } from "./equivalence.ts";
+import { measureHttp } from "./http.ts";
+import { describeMachine } from "./machine.ts";
+import { parseOptions, UsageError, type BenchOptions } from "./options.ts";
+import { measurePartitions } from "./partitions.ts";
+import { ensureReadDataset, ensureReadVariant } from "./read-dataset.ts";
+import { measureReads } from "./reads.ts";
+import { renderMarkdown, writeResults, type BenchResults } from "./report.ts";
+import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer } from "./server.ts";
+import { measureStorage } from "./storage.ts";
+import { round } from "./stats.ts";
+import { measureWrites } from "./writes.ts";
+import { fixtureSize, prepareWriteDatabase } from "./write-database.ts";
+import { findPgbench } from "./workload.ts";
+
+const TEMPLATE = "audit_bench_template";
+
+async function main(opts: BenchOptions): Promise<void> {
+  // Progress goes to stderr as structured logs; the tables to stdout.
+  const logger = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "audit-trail-bench" } }, destination(2));
+  const started = new Date();
+  const pgbench = opts.driver === "node" ? null : await findPgbench();
+  if (opts.driver === "pgbench" && !pgbench) throw new UsageError("--driver pgbench: pgbench is not installed (Debian: apt-get install postgresql-client)");
+  const driver = pgbench ? "pgbench" : "node";
+
+  const server: BenchServer = await openBenchServer(logger);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.stop();
+  };
+  process.once("SIGINT", () => void stop().then(() => process.exit(130)));
+  process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
+
+  try {
+    const writeSections = opts.sections.filter((s) => s === "writes" || s === "bulk" || s === "storage" || s === "partitions");
+    let templateReady = false;
+    const ensureTemplate = async () => {
+      if (!templateReady) await createMigratedDatabase(server, TEMPLATE, logger);
+      templateReady = true;
+    };
+    await ensureTemplate();
+    const machine = await describeMachine(server.url(TEMPLATE), pgbench?.version ?? null);
+
+    const results: BenchResults = {
+      mode: opts.quick ? "quick" : "full",
+      startedAt: started.toISOString(),
+      finishedAt: "",
+      durationSeconds: 0,
+      machine,
+      options: { ...opts, resultsPrefix: undefined, driver },
+      writes: [],
+      bulk: [],
+      storage: [],
+      partitions: [],
+      reads: [],
+      equivalence: [],
+      http: null,
+      notes: [],
+    };
+    const fixture = fixtureSize(opts.quick);
+
+    if (writeSections.length) {
+      results.equivalence = await checkEquivalence(server, TEMPLATE, opts.variants);
+      for (const e of results.equivalence) {
+        if (!e.identical) throw new Error(`capture configuration "${e.variant}" records different entries than the migrated one:\n${e.differences.join("\n")}`);
+        logger.info({ variant: e.variant, entries: e.entries }, "same entries as the migrated capture");
+      }
+      for (const variant of opts.variants) {
+        const db = await prepareWriteDatabase(server, TEMPLATE, variant, fixture, logger);
+        logger.info({ variant, database: db.name }, "capture configuration ready");
+        if (opts.sections.includes("writes")) {
+          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded }, logger));
+        }
+        if (opts.sections.includes("bulk")) {
+          results.bulk.push(await measureBulk(server, db, { rows: opts.bulkRows, pairs: opts.pairs }, logger));
+        }
+        if (opts.sections.includes("storage")) {
+          results.storage.push(await measureStorage(server, db));
+        }
+        if (opts.sections.includes("partitions")) {
+          results.partitions.push(await measurePartitions(server, db, { repetitions: opts.quick ? 1 : 3, readerHoldMs: opts.quick ? 300 : 1000 }, logger));
+        }
+        await dropDatabase(server.rootUrl, db.name);
+      }
+    }
+
+    if (opts.sections.includes("reads") || opts.sections.includes("http")) {
+      const readVariants = opts.sections.includes("reads") ? (opts.readVariants ?? opts.variants) : [];
+      for (const rows of opts.rows) {
+        const base = await ensureReadDataset(server, rows, opts.regenerate, logger);
+        for (const variant of readVariants) {
+          const ds = await ensureReadVariant(server, base, variant, logger);
+          const r = await measureReads(server, ds, { samples: opts.readSamples, variant }, logger);
+          results.reads.push({ ...r, dataset: { reused: ds.reused, generationSeconds: ds.generationSeconds, ...ds.sizes } });
+        }
+        // Through the API: once, on the largest data set. (The API logs in as
+        // audit_authenticator and reads as audit_viewer: per-role policies are
+        // not used by it yet.)
+        if (opts.sections.includes("http") && rows === opts.rows[0]) {
+          const ds = await ensureReadVariant(server, base, opts.httpVariant, logger);
+          results.http = await measureHttp(server, ds, { samples: opts.readSamples }, logger);
+        }
+      }
+    }
+
+    await dropDatabase(server.rootUrl, TEMPLATE);
+    const finished = new Date();
+    results.finishedAt = finished.toISOString();
+    results.durationSeconds = round((finished.getTime() - started.getTime()) / 1000, 0);
+    const files = await writeResults(opts.resultsPrefix, results);
+    process.stdout.write(renderMarkdown(results));
+    process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+  } finally {
+    await stop();
+  }
+}
+
+let options: BenchOptions;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(2);
+}
+main(options).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
