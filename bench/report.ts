@@ -57,7 +57,7 @@ export function renderMarkdown(r: BenchResults): string {
     ["OS / Node", `${m.os} / ${m.node}`],
     ["PostgreSQL", m.postgres.split(" on ")[0] ?? m.postgres],
     ["server settings", Object.entries(m.postgresSettings).map(([k, v]) => `${k}=${v}`).join(", ")],
-    ["driver", m.pgbench ?? "node-postgres (pgbench not installed)"],
+    ["driver", r.options.driver === "pgbench" && m.pgbench ? m.pgbench : `node-postgres${m.pgbench ? "" : " (pgbench not used or not installed)"}`],
     ["load average at start", m.loadAverageAtStart.join(" / ")],
   ]));
   out.push("");
