@@ -1,7 +1,8 @@
 // Admin tokens: `Authorization: Bearer <JWT>`, verified with one pinned
 // algorithm, mapped to the claims the database's scope functions read. The
-// PostgreSQL role never comes from the token: every request runs as
-// audit_viewer, and only these claims (as jwt.claims.* settings) vary.
+// PostgreSQL role is never taken from the token as such: the verified admin
+// kind picks one of two fixed roles (audit_tenant_admin, audit_account_admin),
+// whose row-level security policies read the claims (jwt.claims.* settings).
 import type { KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
 
@@ -138,7 +139,15 @@ function translateJwtError(err: unknown, algorithm: string): AuthError {
   return new AuthError("INVALID_TOKEN", "Invalid token");
 }
 
-/** The PostgreSQL role every API request runs as. */
+/**
+ * The PostgreSQL role of each kind of admin. Each has one plain policy on
+ * audit.log, so that the tenant (and the account) are index conditions.
+ */
+export const SCOPE_ROLES: Readonly<Record<AdminRole, string>> = {
+  tenant_admin: "audit_tenant_admin",
+  account_admin: "audit_account_admin",
+};
+/** The role of a request without claims: the group of both, which sees no rows. */
 export const VIEWER_ROLE = "audit_viewer";
 
 export interface ScopeSettingsOptions {
@@ -146,13 +155,13 @@ export interface ScopeSettingsOptions {
 }
 
 /**
- * Transaction-local settings of an API request: the fixed viewer role, UTC,
+ * Transaction-local settings of an API request: the admin kind's role, UTC,
  * a statement timeout and the claims. Without claims (an anonymous
- * introspection request) the role is still set, and RLS shows no rows.
+ * introspection request) the role is audit_viewer, which RLS shows no rows.
  */
 export function scopePgSettings(claims: AuditClaims | null, options: ScopeSettingsOptions): Record<string, string> {
   const settings: Record<string, string> = {
-    role: VIEWER_ROLE,
+    role: claims ? SCOPE_ROLES[claims.role] : VIEWER_ROLE,
     // date_trunc() of timestamptz, and timestamps in results, follow TimeZone.
     TimeZone: "UTC",
     statement_timeout: `${options.statementTimeoutMs}ms`,

@@ -1,5 +1,5 @@
 // SQL outside GraphQL (e.g. the CSV export) with exactly the scope the
-// GraphQL API has: one transaction as audit_viewer with the verified claims
+// GraphQL API has: one transaction in the admin kind's role with the verified claims
 // in jwt.claims.*, so row-level security decides what is visible.
 import type pg from "pg";
 import { inTransaction } from "../db/transaction.ts";
@@ -13,7 +13,7 @@ export interface ScopedQueryOptions {
 }
 
 /**
- * Runs `work` in a transaction as audit_viewer with the admin's claims,
+ * Runs `work` in a transaction in the admin's scope role with their claims,
  * committing when it resolves and rolling back when it throws. `pool` must
  * log in as audit_authenticator (the server's pool). The client must not be
  * kept after `work` settles.

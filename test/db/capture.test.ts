@@ -260,6 +260,37 @@ describe("settings, API keys and licenses", () => {
     expect(deleted.old_values).toMatchObject({ value: { password: "[redacted]" } });
   });
 
+  it("a setting whose key names a secret has its whole value redacted, whatever its JSON type", async () => {
+    const secrets: Array<[string, unknown]> = [
+      ["rpa.password", "hunter2"], ["smtp.api_key", 42424242], ["vault.token", ["t0k3n-a", "t0k3n-b"]], ["sso.client_secret", { v: "s3cr3t" }],
+    ];
+    for (const [key, value] of secrets) {
+      mark = await lastEntryId(db.owner);
+      const id = randomUUID();
+      const created = only(await write("insert into app.settings (id, tenant_id, account_id, key, value) values ($1, $2, $3, $4, $5)",
+        [id, l.tenantId, l.accountId, key, JSON.stringify(value)]));
+      expect(created.new_values, key).toMatchObject({ key, value: "[redacted]" });
+      mark = await lastEntryId(db.owner);
+      const changed = only(await write("update app.settings set value = $2 where id = $1", [id, JSON.stringify("rotated-" + key)]));
+      // the change is still recorded: that the secret changed, not what it is
+      expect(changed.old_values, key).toEqual({ value: "[redacted]" });
+      expect(changed.new_values, key).toEqual({ value: "[redacted]" });
+      mark = await lastEntryId(db.owner);
+      const deleted = only(await write("delete from app.settings where id = $1", [id]));
+      expect(deleted.old_values, key).toMatchObject({ key, value: "[redacted]" });
+    }
+    const raw = JSON.stringify(await entriesAfter(db.owner, 0));
+    for (const secret of ["hunter2", "42424242", "t0k3n-a", "s3cr3t", "rotated-"]) expect(raw).not.toContain(secret);
+
+    // ordinary keys keep their values; a null value stays null
+    mark = await lastEntryId(db.owner);
+    const plain = only(await write("insert into app.settings (tenant_id, account_id, key, value) values ($1, $2, 'ui.theme', '\"dark\"')", [l.tenantId, l.accountId]));
+    expect(plain.new_values).toMatchObject({ key: "ui.theme", value: "dark" });
+    mark = await lastEntryId(db.owner);
+    const nulled = only(await write("insert into app.settings (tenant_id, account_id, key, value) values ($1, $2, 'rpa.passphrase', 'null')", [l.tenantId, l.accountId]));
+    expect(nulled.new_values).toMatchObject({ key: "rpa.passphrase", value: null });
+  });
+
   it("tenant settings have no account", async () => {
     const e = only(await write("insert into app.settings (tenant_id, key, value) values ($1, 'security.sso', '{\"enforced\": true}')", [l.tenantId]));
     expectEntry(e, { event: "settings.updated", account_id: null, new_values: expect.objectContaining({ value: { enforced: true } }) });

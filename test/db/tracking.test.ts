@@ -72,6 +72,7 @@ describe("audit.track_table", () => {
       [`select audit.track_table('app.webhooks', 'webhook', '[]')`, /non-empty JSON array/],
       [`select audit.track_table('app.webhooks', 'webhook', '[{"on": "insert", "event": "webhook.created"}]', redacted_columns => '{password}')`, /has no column password/],
       [`select audit.track_table('app.webhooks', 'webhook', '[{"on": "insert", "event": "webhook.created"}]', tenant_column => 'org_id')`, /has no tenant column org_id/],
+      [`select audit.track_table('app.webhooks', 'webhook', '[{"on": "insert", "event": "webhook.created"}]', secret_key_column => 'name')`, /has no column name \(secret_key_column\)/],
     ];
     for (const [sql, message] of cases) {
       await expect(db.owner.query(sql), sql).rejects.toThrow(message);

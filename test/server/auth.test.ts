@@ -122,8 +122,8 @@ describe("refused with 401 and no data", () => {
 });
 
 describe("the database role never comes from the token", () => {
-  it("every request runs as audit_viewer with the claims as jwt.claims.* settings", async () => {
-    // A claim named like a setting changes nothing; the role stays audit_viewer (visible in pg_stat_activity
+  it("every request runs in the admin kind's fixed role with the claims as jwt.claims.* settings", async () => {
+    // A claim named like a setting changes nothing; the role stays audit_tenant_admin (visible in pg_stat_activity
     // only while running, so check through the data: a tenant admin of another tenant sees nothing here).
     const other = sign({ sub: l.adminId, tenant_id: "00000000-0000-4000-8000-000000000000", role: "tenant_admin", "jwt.claims.tenant_id": l.tenantId });
     const res = await gql(server, other, QUERY);

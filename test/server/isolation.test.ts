@@ -166,23 +166,63 @@ describe("read-only", () => {
 
   const claimsA = (): AuditClaims => ({ userId: w.a.adminId, tenantId: w.a.tenantId, role: "tenant_admin", accountId: null, expiresAt: new Date(Date.now() + 60_000) });
 
-  it("withScopedTransaction runs as audit_viewer with the claims, and sees what the API sees", async () => {
+  it("withScopedTransaction runs in the admin kind's role with the claims, and sees what the API sees", async () => {
     const pool = new pg.Pool({ connectionString: db.authUrl, max: 2 });
     try {
       const r = await withScopedTransaction(pool, claimsA(), async (c) => (await c.query(
         "select current_user as role, current_setting('jwt.claims.tenant_id') as tenant, current_setting('TimeZone') as tz, count(*)::int as n from audit.log",
       )).rows[0]);
       const want = await idsWhere(db.owner, "tenant_id = $1", [w.a.tenantId]);
-      expect(r).toEqual({ role: "audit_viewer", tenant: w.a.tenantId, tz: "UTC", n: want.length });
-      for (const role of ["tenant_admin", "account_admin"] as const) {
-        expect(scopePgSettings({ ...claimsA(), role, accountId: w.a.accountId }, { statementTimeoutMs: 1000 }).role).toBe("audit_viewer");
-      }
+      expect(r).toEqual({ role: "audit_tenant_admin", tenant: w.a.tenantId, tz: "UTC", n: want.length });
+      const asAccount = await withScopedTransaction(pool, { ...claimsA(), role: "account_admin", accountId: w.a.accountId }, async (c) => (await c.query(
+        "select current_user as role, count(*)::int as n from audit.log",
+      )).rows[0]);
+      const wantAccount = await idsWhere(db.owner, "tenant_id = $1 and account_id = $2", [w.a.tenantId, w.a.accountId]);
+      expect(asAccount).toEqual({ role: "audit_account_admin", n: wantAccount.length });
+      expect(scopePgSettings(null, { statementTimeoutMs: 1000 }).role).toBe("audit_viewer");
     } finally {
       await pool.end();
     }
   });
 
-  it("audit_viewer cannot write the log, reach partitions or internals, or touch business tables", async () => {
+  it("the scope roles only see their scope when the claims agree with the role", async () => {
+    // What audit_authenticator could do by mistake (or an attacker holding its
+    // password): switch to a role whose claims say something else.
+    const pool = new pg.Pool({ connectionString: db.authUrl, max: 1 });
+    const count = async (role: string, claims: Record<string, string>) => {
+      const c = await pool.connect();
+      try {
+        await c.query("begin read only");
+        await c.query(`set local role ${role}`);
+        for (const [k, v] of Object.entries(claims)) await c.query("select set_config($1, $2, true)", [`jwt.claims.${k}`, v]);
+        const { rows } = await c.query<{ n: number }>("select count(*)::int as n from audit.log");
+        return rows[0]!.n;
+      } finally {
+        await c.query("rollback");
+        c.release();
+      }
+    };
+    try {
+      const tenantClaims = { tenant_id: w.a.tenantId, role: "tenant_admin" };
+      const accountClaims = { tenant_id: w.a.tenantId, role: "account_admin", account_id: w.a.accountId };
+      expect(await count("audit_tenant_admin", tenantClaims)).toBeGreaterThan(0);
+      expect(await count("audit_account_admin", accountClaims)).toBeGreaterThan(0);
+      // audit_viewer is the group holding the grants: as itself it sees nothing
+      expect(await count("audit_viewer", tenantClaims)).toBe(0);
+      expect(await count("audit_viewer", accountClaims)).toBe(0);
+      // a role whose claimed kind disagrees sees nothing
+      expect(await count("audit_tenant_admin", { ...accountClaims })).toBe(0);
+      expect(await count("audit_account_admin", { ...accountClaims, role: "tenant_admin" })).toBe(0);
+      // an account admin without an account, or with another tenant's account, sees nothing
+      expect(await count("audit_account_admin", { tenant_id: w.a.tenantId, role: "account_admin" })).toBe(0);
+      expect(await count("audit_account_admin", { tenant_id: w.b.tenantId, role: "account_admin", account_id: w.a.accountId })).toBe(0);
+      expect(await count("audit_tenant_admin", { role: "tenant_admin" })).toBe(0);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it("the scope roles cannot write the log, reach partitions or internals, or touch business tables", async () => {
     const pool = new pg.Pool({ connectionString: db.authUrl, max: 2 });
     const { rows } = await db.owner.query<{ part: string }>("select tableoid::regclass::text as part from audit.log where tenant_id = $1 limit 1", [w.a.tenantId]);
     try {
@@ -200,10 +240,12 @@ describe("read-only", () => {
         "select * from app.tenants",
         "set role audit_reader",
       ]) {
-        await expect(
-          withScopedTransaction(pool, claimsA(), (c) => c.query(sql), { readOnly: false }),
-          sql,
-        ).rejects.toMatchObject({ code: expect.stringMatching(/^(42501|3F000)$/) });
+        for (const claims of [claimsA(), { ...claimsA(), role: "account_admin" as const, accountId: w.a.accountId }]) {
+          await expect(
+            withScopedTransaction(pool, claims, (c) => c.query(sql), { readOnly: false }),
+            `${claims.role}: ${sql}`,
+          ).rejects.toMatchObject({ code: expect.stringMatching(/^(42501|3F000)$/) });
+        }
       }
     } finally {
       await pool.end();
