@@ -3,13 +3,16 @@
 //   noop       audit.ensure_partitions() with nothing to create
 //   create     audit.ensure_partitions(n) creating one new month
 //   behind-reader  the same, while an admin's read transaction on audit.log
-//              is open (a long report): DDL that needs a lock conflicting
-//              with the reader queues, and writers may queue behind it
+//              is open (a long report; a tenant admin of the fixture's
+//              first tenant, in the role and with the claims the API sets):
+//              DDL that needs a lock conflicting with the reader queues, and
+//              writers may queue behind it
 // and records every write transaction's latency: the longest stall is the
 // slowest write that overlapped the maintenance, next to the slowest
 // outside any maintenance.
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
+import { setAdminScope } from "./admin-scope.ts";
 import type { BenchServer } from "./server.ts";
 import { percentile, round, sleep } from "./stats.ts";
 import type { WriteDatabase } from "./write-database.ts";
@@ -82,6 +85,10 @@ export async function measurePartitions(
     return rows[0]!.n;
   };
 
+  // The admin's read transaction: a tenant admin of tenant 0 (write-fixtures.sql ids).
+  const { rows: ids } = await owner.query<{ tenant: string; user: string }>("select md5('tenant:0')::uuid::text as tenant, md5('user:0:0')::uuid::text as user");
+  const readerClaims = { userId: ids[0]!.user, tenantId: ids[0]!.tenant, role: "tenant_admin", accountId: null } as const;
+
   const events: MaintenanceEvent[] = [];
   const windows: Span[] = [];
   try {
@@ -91,7 +98,7 @@ export async function measurePartitions(
         let readerDone: Promise<unknown> = Promise.resolve();
         if (scenario === "behind-reader") {
           await reader.query("begin");
-          await reader.query("set local role audit_viewer");
+          await setAdminScope(reader, readerClaims, 60_000);
           await reader.query("select count(*) from (select 1 from audit.log limit 1000) s");
           readerDone = sleep(opts.readerHoldMs).then(() => reader.query("commit"));
           await sleep(20);

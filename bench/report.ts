@@ -101,12 +101,12 @@ export function renderMarkdown(r: BenchResults): string {
   for (const rd of r.reads) {
     out.push("", `## 3. Reads at ${n(rd.rows)} entries (${rd.variant === "migrated" ? "schema as migrated" : `with bench/variants/${rd.variant}.sql`})`, "");
     out.push(`${n(rd.tenants)} tenants over 24 months ending ${rd.spanEnd.slice(0, 10)}; the largest tenant holds ${n(rd.largestTenantEntries)} entries. audit.log: ${mb(rd.dataset.heapBytes)} heap, ${mb(rd.dataset.indexBytes)} indexes, ${rd.dataset.partitions} partitions${rd.dataset.reused ? " (data set reused from an earlier run" + (rd.dataset.generationSeconds ? `; generated in ${n(rd.dataset.generationSeconds)} s` : "") + ")" : rd.dataset.generationSeconds ? ` (generated in ${n(rd.dataset.generationSeconds)} s)` : ""}.`);
-    out.push("", "Time per query in SQL as seen by the client (parse, plan, execute, fetch), as `audit_viewer` under RLS, half the samples on the three largest tenants. \"+ account predicate\": the account admin's query also says `account_id = <their account>` (as per-role policies or the API could). Plan columns: EXPLAIN ANALYZE on the largest tenant; \"scope in index\" = the tenant (and, for account admins, account) predicate is an index condition.", "");
-    out.push(`Worst p95 of the 15 ms queries: ${n(rd.worstP95Ms, 1)} ms as the API sends them; ${n(rd.worstP95MsWithAccountPredicate, 1)} ms with the account predicate${rd.worstP95MsWithRolePolicies !== null ? `; ${n(rd.worstP95MsWithRolePolicies, 1)} ms with per-role policies (bench/variants/roles.sql)` : ""}.`, "");
+    out.push("", "Time per query in SQL as seen by the client (parse, plan, execute, fetch), as the API sends it: logged in as `audit_authenticator`, in the admin kind's role (`audit_tenant_admin` / `audit_account_admin`) under RLS with the claims in `jwt.claims.*`, half the samples on the three largest tenants. Plan columns: EXPLAIN ANALYZE on the largest tenant; \"scope in index\" = the tenant (and, for account admins, account) predicate is an index condition.", "");
+    out.push(`Worst p95 of the 15 ms queries: ${n(rd.worstP95Ms, 1)} ms.`, "");
     out.push(table(
       ["query", "scope", "samples", "p50 ms", "p95 ms", "max ms", "target", "met", "planning ms", "execution ms", "scope in index"],
       rd.queries.map((q) => [
-        q.description, q.role.replace("_", " ") + (q.form === "rls" ? "" : q.form === "role_policy" ? " (per-role policy)" : " + account predicate"), q.samples, n(q.p50Ms, 1), n(q.p95Ms, 1), n(q.maxMs, 1), `${q.targetMs} ms${q.informational ? " (info)" : ""}`,
+        q.description, q.role.replace("_", " "), q.samples, n(q.p50Ms, 1), n(q.p95Ms, 1), n(q.maxMs, 1), `${q.targetMs} ms${q.informational ? " (info)" : ""}`,
         q.informational ? (q.meetsTarget ? "yes" : "no") : ok(q.meetsTarget), n(q.plan.planningMs, 1), n(q.plan.executionMs, 1), q.plan.scopeIndexCondition ? "yes" : "no",
       ]),
     ));
