@@ -15,6 +15,7 @@ import { scopePgSettings } from "./auth.ts";
 import { claimsOf } from "./authenticate.ts";
 import { makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
+import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";
 import { AuditArgumentsPlugin, AuditExposurePlugin, AuditTagsPlugin } from "./plugins/exposure.ts";
 import { ALLOWED_OPERATORS, AuditFilterOperatorsPlugin } from "./plugins/filters.ts";
 import { AuditNamingPlugin } from "./plugins/naming.ts";
@@ -72,6 +73,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       makePaginationPlugin(DEFAULT_PAGINATION),
       AuditFilterOperatorsPlugin,
       AuditAggregatesPlugin,
+      AuditCappedCountPlugin,
       makeOperationLimitsPlugin({
         maxDepth: options.maxDepth,
         maxCost: options.maxCost,

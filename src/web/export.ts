@@ -1,10 +1,11 @@
 // The export of the Audit Logs page: every entry matching the page's filters,
 // as CSV or JSON Lines, streamed while it is read. The SQL runs as
-// audit_viewer with the caller's verified claims (through the server's scoped
+// the caller's scope role and verified claims (through the server's scoped
 // query), so row-level security decides what is exported, exactly as for the
 // GraphQL API. Keyset pagination in short transactions: each batch is one
 // index range scan, no transaction stays open for the whole download, and the
 // response is written as batches arrive, waiting for the client to keep up.
+import type { AuditEntry } from "./entry.ts";
 import type { ResolvedFilters } from "./filters.ts";
 import { isEventName } from "./filters.ts";
 
@@ -12,28 +13,8 @@ export type ExportFormat = "csv" | "jsonl";
 
 export const EXPORT_FORMATS: readonly ExportFormat[] = ["csv", "jsonl"];
 
-/** One exported entry: the API's field names, values as the API gives them. */
-export interface ExportRow {
-  id: string;
-  occurredAt: string;
-  tenantId: string;
-  accountId: string | null;
-  actorType: string;
-  actorId: string | null;
-  actorEmail: string | null;
-  actorName: string | null;
-  action: string;
-  resourceType: string;
-  entityId: string;
-  event: string;
-  description: string;
-  oldValues: unknown;
-  newValues: unknown;
-  context: unknown;
-  transactionId: string;
-}
-
-export const EXPORT_COLUMNS: readonly (keyof ExportRow)[] = [
+/** The export's columns: every field of an entry, with the API's names. */
+export const EXPORT_COLUMNS: readonly (keyof AuditEntry)[] = [
   "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName",
   "action", "resourceType", "entityId", "event", "description", "oldValues", "newValues", "context", "transactionId",
 ];
@@ -86,9 +67,9 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
 
 // --- CSV (RFC 4180) -------------------------------------------------------
 
-const JSON_COLUMNS = new Set<keyof ExportRow>(["oldValues", "newValues", "context"]);
+const JSON_COLUMNS = new Set<keyof AuditEntry>(["oldValues", "newValues", "context"]);
 /** Free-text columns that a spreadsheet could take for a formula. */
-const TEXT_COLUMNS = new Set<keyof ExportRow>(["actorEmail", "actorName", "entityId", "description"]);
+const TEXT_COLUMNS = new Set<keyof AuditEntry>(["actorEmail", "actorName", "entityId", "description"]);
 
 function csvCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
@@ -107,7 +88,7 @@ export function csvHeader(): string {
   return EXPORT_COLUMNS.join(",") + "\r\n";
 }
 
-export function csvLine(row: ExportRow): string {
+export function csvLine(row: AuditEntry): string {
   return EXPORT_COLUMNS.map((column) => {
     const value = row[column];
     if (value === null || value === undefined) return "";
@@ -117,7 +98,7 @@ export function csvLine(row: ExportRow): string {
   }).join(",") + "\r\n";
 }
 
-export function jsonLine(row: ExportRow): string {
+export function jsonLine(row: AuditEntry): string {
   const out: Record<string, unknown> = {};
   for (const column of EXPORT_COLUMNS) out[column] = row[column] ?? null;
   return JSON.stringify(out) + "\n";

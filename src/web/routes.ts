@@ -11,9 +11,10 @@ import express, { type Express, type Request, type Response } from "express";
 import type { RouteContext } from "../server/app.ts";
 import { claimsOf } from "../server/authenticate.ts";
 import { withScopedTransaction } from "../server/scoped-query.ts";
+import type { AuditEntry } from "./entry.ts";
 import {
   CONTENT_TYPES, EXPORT_FORMATS, csvHeader, csvLine, exportBatchQuery, exportFilename, jsonLine,
-  type ExportCursor, type ExportFormat, type ExportRow,
+  type ExportCursor, type ExportFormat,
 } from "./export.ts";
 import { FilterError, parseResolvedParams } from "./filters.ts";
 
@@ -145,7 +146,7 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   });
   const readBatch = (after: ExportCursor | null) => {
     const query = exportBatchQuery(filters, after, batchSize);
-    return withScopedTransaction(context.pool, claims, async (client) => (await client.query<ExportRow>(query.text, query.values)).rows, {
+    return withScopedTransaction(context.pool, claims, async (client) => (await client.query<AuditEntry>(query.text, query.values)).rows, {
       statementTimeoutMs: context.statementTimeoutMs,
     });
   };

@@ -29,7 +29,7 @@ function startApp(dataDir: string): Promise<App> {
   for (const name of ["DATABASE_URL", "AUTH_DATABASE_URL", "JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_PUBLIC_KEY_FILE", "NODE_ENV", "GRAPHIQL", "GRAPHQL_INTROSPECTION"]) {
     delete env[name];
   }
-  const child = spawn("npm", ["start"], { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("npm", ["start", "--ignore-scripts"], { cwd: projectRoot, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {

@@ -4,7 +4,8 @@ import { describe, expect, test } from "vitest";
 import {
   EMPTY_FILTERS, FilterError, filtersToParams, parseFilters, parseResolvedParams, resolveFilters, resolvedToParams, toGraphQLFilter,
 } from "../../src/web/filters.ts";
-import { csvHeader, csvLine, exportBatchQuery, jsonLine, neutralizeFormula, type ExportRow } from "../../src/web/export.ts";
+import type { AuditEntry } from "../../src/web/entry.ts";
+import { csvHeader, csvLine, exportBatchQuery, jsonLine, neutralizeFormula } from "../../src/web/export.ts";
 
 const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
 
@@ -54,7 +55,7 @@ describe("filters", () => {
   });
 });
 
-const row: ExportRow = {
+const row: AuditEntry = {
   id: "42", occurredAt: "2026-03-10T12:00:00.123456Z", tenantId: USER, accountId: null, actorType: "user", actorId: USER,
   actorEmail: "=HYPERLINK(\"x\")", actorName: "Ada, \"the\" Admin\nline 2", action: "update", resourceType: "settings",
   entityId: "-1", event: "settings.updated", description: "Settings updated",

@@ -8,6 +8,10 @@
 //     omitted; the largest page when given by a variable, which validation
 //     cannot see);
 //   - totalCount and aggregates: 100 each (they count the whole match);
+//   - cappedCount: 10 plus 1 per 2,000 entries of its cap (`max`, 10,000
+//     when omitted: 15; the largest cap, also assumed for a variable without
+//     a default: 60), always below totalCount, since it reads at most
+//     max + 1 entries;
 //   - groupedAggregates: 500 (a grouped scan of the whole match);
 //   - a plain list at the root (auditEvents): 10;
 //   - any other field: 0.
@@ -16,6 +20,7 @@
 // connections, so costs add up rather than multiply.) Introspection fields are not
 // counted (introspection can be switched off instead).
 import "postgraphile";
+import { CAPPED_COUNT } from "./capped-count.ts";
 import {
   GraphQLError,
   Kind,
@@ -44,7 +49,7 @@ export interface OperationLimits {
   maxPageSize: number;
 }
 
-const COST = { connection: 10, count: 100, grouped: 500, list: 10 };
+const COST = { connection: 10, count: 100, grouped: 500, list: 10, cappedCountBase: 10, cappedCountEntriesPerUnit: 2_000 };
 
 interface Walk {
   context: ValidationContext;
@@ -62,6 +67,20 @@ function pageSize(field: FieldNode, limits: OperationLimits, operation: Operatio
     return fallback?.kind === Kind.INT ? Math.min(Number(fallback.value), limits.maxPageSize) : limits.maxPageSize;
   }
   return limits.maxPageSize;
+}
+
+/** The cap of a cappedCount selection: a literal, a variable's default, or the largest cap when unknown. */
+function cappedCountMax(field: FieldNode, operation: OperationDefinitionNode): number {
+  const max = field.arguments?.find((a) => a.name.value === "max")?.value;
+  const clamp = (n: number) => Math.min(Math.max(n, 1), CAPPED_COUNT.largestMax); // out of range fails at execution
+  if (!max || max.kind === Kind.NULL) return CAPPED_COUNT.defaultMax;
+  if (max.kind === Kind.INT) return clamp(Number(max.value));
+  if (max.kind === Kind.VARIABLE) {
+    const variable = operation.variableDefinitions?.find((v) => v.variable.name.value === max.name.value);
+    const fallback: ValueNode | undefined = variable?.defaultValue;
+    if (fallback?.kind === Kind.INT) return clamp(Number(fallback.value));
+  }
+  return CAPPED_COUNT.largestMax;
 }
 
 /** Returns [depth, cost] of a selection set under a parent type. */
@@ -84,6 +103,9 @@ function measure(
       let fieldCost = 0;
       const fieldType = getNamedType(fieldDef.type);
       if (name === "totalCount" || name === "aggregates") fieldCost = COST.count;
+      else if (name === "cappedCount") {
+        fieldCost = COST.cappedCountBase + Math.ceil(cappedCountMax(selection, operation) / COST.cappedCountEntriesPerUnit);
+      }
       else if (name === "groupedAggregates") fieldCost = COST.grouped;
       else if (fieldType.name.endsWith("Connection")) {
         const size = pageSize(selection, walk.limits, operation);

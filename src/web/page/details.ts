@@ -1,8 +1,8 @@
 // The details panel of one entry: the change field by field (old → new),
 // redacted values shown as such, the request context, and the raw JSON.
+import type { AuditEntry } from "../entry.ts";
 import { h } from "./dom.ts";
 import { REDACTED, describeActor, formatLocal, formatRelative, humanize } from "./format.ts";
-import type { Entry } from "./queries.ts";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -49,7 +49,7 @@ interface FieldChange {
   new: unknown;
 }
 
-export function fieldChanges(entry: Entry): FieldChange[] {
+export function fieldChanges(entry: AuditEntry): FieldChange[] {
   const oldValues = entry.oldValues ?? {};
   const newValues = entry.newValues ?? {};
   const fields = [...new Set([...Object.keys(oldValues), ...Object.keys(newValues)])];
@@ -76,7 +76,7 @@ export interface DetailsHandlers {
   accountName: (id: string) => string | null;
 }
 
-export function renderDetails(entry: Entry, handlers: DetailsHandlers): HTMLElement {
+export function renderDetails(entry: AuditEntry, handlers: DetailsHandlers): HTMLElement {
   const actor = describeActor(entry);
   const changes = fieldChanges(entry);
   const hasOld = entry.oldValues !== null;

@@ -4,6 +4,7 @@ import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
 import { byId, h, replace } from "./dom.ts";
+import type { AuditEntry } from "../entry.ts";
 import { runExport, type ExportFormat } from "./export.ts";
 import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, isEventName, parseFilters,
@@ -11,8 +12,8 @@ import {
 } from "../filters.ts";
 import { describeActor, formatLocal, formatNumber, formatRelative, humanize, isoToLocalInput, localInputToIso, shortId } from "./format.ts";
 import {
-  fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchCount, fetchPage,
-  type Actor, type Bucket, type BucketSize, type CatalogueEvent, type Entry,
+  fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
+  type Actor, type Bucket, type BucketSize, type CatalogueEvent, type MatchCount,
 } from "./queries.ts";
 import { clearSession, isExpired, loadSession, saveSession, type Session } from "./session.ts";
 
@@ -29,7 +30,7 @@ const state = {
   catalogue: [] as CatalogueEvent[],
   actors: [] as Actor[],
   actorsKey: "",
-  entries: [] as Entry[],
+  entries: [] as AuditEntry[],
   hasNextPage: false,
   endCursor: null as string | null,
   loadingMore: false,
@@ -320,6 +321,8 @@ function loadView(): void {
   replace(byId("more"));
   replace(byId("count"), h("span", { className: "muted" }, "Counting…"));
   byId("count").removeAttribute("data-count");
+  byId("count").removeAttribute("data-capped");
+  byId("count").removeAttribute("title");
   chartData = null;
   byId("chart").removeAttribute("data-total");
   replace(byId("chart"), h("div", { className: "chart-loading" }, "Loading activity…"));
@@ -340,19 +343,35 @@ function loadView(): void {
     replace(byId("rows"));
     handleError(err, (m, retry) => setStatus(m, retry), () => loadView());
   }).finally(() => {
-    // The count, the chart and the user menu aggregate over the whole range:
-    // they start once the first page is in, so they never slow it down.
+    // The chart and the user menu aggregate over the whole range: they start
+    // once the first page is in, so they never slow it down.
     if (!signal.aborted) loadSummaries(session.token, filter, signal);
   });
+  // The count is capped by the server, so it stays cheap on any size of log:
+  // it is asked for together with the first page, not after it.
+  loadCount(session.token, filter, signal);
+}
+
+/** "1 entry", "1,234 entries", or "10,000+ entries" when more match than the server counts. */
+function renderCount(matches: MatchCount): void {
+  const el = byId("count");
+  el.dataset.count = String(matches.count);
+  el.dataset.capped = String(matches.isCapped);
+  const shown = `${formatNumber(matches.count)}${matches.isCapped ? "+" : ""}`;
+  if (matches.isCapped) el.title = `More than ${formatNumber(matches.count)} entries match. Narrow the filters for an exact count.`;
+  else el.removeAttribute("title");
+  replace(el, h("strong", {}, shown), matches.count === 1 && !matches.isCapped ? " entry" : " entries");
+}
+
+function loadCount(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
+  fetchMatchCount(token, filter, signal).then((matches) => {
+    renderCount(matches);
+    // The export's progress shows "n of m" only when m is exact.
+    renderExport(matches.isCapped ? undefined : matches.count);
+  }, (err: unknown) => handleError(err, () => replace(byId("count"), h("span", { className: "muted" }, "Count unavailable"))));
 }
 
 function loadSummaries(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
-  fetchCount(token, filter, signal).then((count) => {
-    byId("count").dataset.count = String(count);
-    replace(byId("count"), h("strong", {}, formatNumber(count)), count === 1 ? " entry" : " entries");
-    renderExport(count);
-  }, (err: unknown) => handleError(err, () => replace(byId("count"), h("span", { className: "muted" }, "Count unavailable"))));
-
   const size = bucketSizeFor(state.resolved.from, state.resolved.to);
   fetchActivity(token, filter, size, signal).then((buckets) => {
     const resolved = state.resolved;
@@ -405,7 +424,7 @@ function skeletonRows(): HTMLElement[] {
     Array.from({ length: 5 }, () => h("td", {}, h("span", { className: "bone" })))));
 }
 
-async function resolveAccountNames(entries: Entry[], signal: AbortSignal): Promise<void> {
+async function resolveAccountNames(entries: AuditEntry[], signal: AbortSignal): Promise<void> {
   const session = state.session;
   if (!session) return;
   const wanted = new Set(entries.map((e) => e.accountId).filter((id): id is string => id !== null && !state.accountNames.has(id)));
@@ -431,7 +450,7 @@ function accountCell(accountId: string | null): Node {
   return name ? h("span", { title: accountId }, name) : h("code", { title: accountId }, shortId(accountId));
 }
 
-function renderRow(entry: Entry): HTMLElement {
+function renderRow(entry: AuditEntry): HTMLElement {
   const actor = describeActor(entry);
   const open = () => openDetails(entry.id);
   return h("tr", {
@@ -578,14 +597,15 @@ async function startExport(format: ExportFormat): Promise<void> {
   state.exporting = controller;
   const expected = expectedCount;
   const root = byId("export");
-  const bar = h("progress", { id: "export-progress", max: expected ?? undefined, value: 0, "aria-label": "Export progress" });
+  // Without an exact count ("10,000+", or none), the bar shows activity, not a fraction.
+  const bar = h("progress", { id: "export-progress", max: expected ?? undefined, value: expected ? 0 : undefined, "aria-label": "Export progress" });
   const text = h("span", { className: "small" }, "Starting export…");
   replace(root,
     h("div", { className: "export-running", role: "status", id: "export-status" }, bar, text),
     h("button", { type: "button", className: "ghost small", onclick: () => controller.abort() }, "Cancel"));
   try {
     const result = await runExport(format, resolvedToParams(state.resolved), session.token, (p) => {
-      bar.value = p.rows;
+      if (expected) bar.value = p.rows;
       replace(text, expected
         ? `Exporting… ${formatNumber(p.rows)} of ${formatNumber(expected)} entries`
         : `Exporting… ${formatNumber(p.rows)} entries`);

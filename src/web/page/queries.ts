@@ -1,25 +1,6 @@
 // The GraphQL operations of the page, with the shapes they return.
+import type { AuditEntry } from "../entry.ts";
 import { graphql } from "./api.ts";
-
-export interface Entry {
-  id: string;
-  occurredAt: string;
-  tenantId: string;
-  accountId: string | null;
-  actorType: string;
-  actorId: string | null;
-  actorEmail: string | null;
-  actorName: string | null;
-  action: string;
-  resourceType: string;
-  entityId: string;
-  event: string;
-  description: string | null;
-  oldValues: Record<string, unknown> | null;
-  newValues: Record<string, unknown> | null;
-  context: Record<string, unknown> | null;
-  transactionId: string;
-}
 
 export interface CatalogueEvent {
   event: string;
@@ -29,7 +10,7 @@ export interface CatalogueEvent {
 }
 
 export interface Page {
-  entries: Entry[];
+  entries: AuditEntry[];
   hasNextPage: boolean;
   endCursor: string | null;
 }
@@ -66,7 +47,7 @@ export async function fetchCatalogue(token: string, signal?: AbortSignal): Promi
 }
 
 export async function fetchPage(token: string, filter: Record<string, unknown>, after: string | null, signal?: AbortSignal): Promise<Page> {
-  const data = await graphql<{ auditLogs: { nodes: Entry[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
+  const data = await graphql<{ auditLogs: { nodes: AuditEntry[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
     `query AuditLogPage($filter: AuditLogFilter, $first: Int!, $after: Cursor) {
       auditLogs(filter: $filter, first: $first, after: $after, orderBy: [OCCURRED_AT_DESC]) {
         nodes { ${ENTRY_FIELDS} }
@@ -78,12 +59,23 @@ export async function fetchPage(token: string, filter: Record<string, unknown>, 
   return { entries: data.auditLogs.nodes, hasNextPage: data.auditLogs.pageInfo.hasNextPage, endCursor: data.auditLogs.pageInfo.endCursor };
 }
 
-export async function fetchCount(token: string, filter: Record<string, unknown>, signal?: AbortSignal): Promise<number> {
-  const data = await graphql<{ auditLogs: { totalCount: number } }>(
-    `query AuditLogCount($filter: AuditLogFilter) { auditLogs(filter: $filter) { totalCount } }`,
+/** How many entries match: exactly `count`, or more than `count` when `isCapped` ("10,000+"). */
+export interface MatchCount {
+  count: number;
+  isCapped: boolean;
+}
+
+/**
+ * The API's capped count (up to 10,000, its default cap), never the exact
+ * totalCount, which would count every match of a large log. Asks for no
+ * rows (`first: 0`): the list's pages come separately.
+ */
+export async function fetchMatchCount(token: string, filter: Record<string, unknown>, signal?: AbortSignal): Promise<MatchCount> {
+  const data = await graphql<{ auditLogs: { cappedCount: MatchCount } }>(
+    `query AuditLogCount($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 0) { cappedCount { count isCapped } } }`,
     { filter }, token, signal,
   );
-  return data.auditLogs.totalCount;
+  return data.auditLogs.cappedCount;
 }
 
 /** Normalises a PostgreSQL timestamp text ("2026-03-04 00:00:00+00") to ISO. */

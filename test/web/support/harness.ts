@@ -168,8 +168,19 @@ export async function listedIds(page: Page, all = false): Promise<string[]> {
   return page.locator("#rows tr[data-id]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id ?? ""));
 }
 
+/** The exact count of matching entries the page shows; fails when the page shows a capped count ("10,000+"). */
 export async function listedCount(page: Page): Promise<number> {
-  return Number(await page.getAttribute("#count", "data-count"));
+  const shown = await shownCount(page);
+  if (shown.capped) throw new Error(`the page shows a capped count (${shown.text}), not an exact one`);
+  return shown.count;
+}
+
+/** The count above the list as shown: its number, whether it is capped ("10,000+"), and its text. */
+export async function shownCount(page: Page): Promise<{ count: number; capped: boolean; text: string }> {
+  const count = page.locator("#count");
+  const [value, capped, text] = await Promise.all([count.getAttribute("data-count"), count.getAttribute("data-capped"), count.textContent()]);
+  if (value === null || (capped !== "true" && capped !== "false")) throw new Error("the count has not loaded");
+  return { count: Number(value), capped: capped === "true", text: (text ?? "").trim() };
 }
 
 export function queryOf(page: Page): URLSearchParams {
