@@ -84,6 +84,32 @@ describe("actor", () => {
     expect(e!.context).toMatchObject({ application_name: "psql-by-hand" });
   });
 
+  it("with no context, names the role a session switched to with SET ROLE, and the login in the context", async () => {
+    const mark = await lastEntryId(db.owner);
+    const client = new pg.Client({ connectionString: db.ownerUrl, application_name: "dba-console" });
+    await client.connect();
+    try {
+      const login = (await client.query<{ u: string }>("select session_user::text as u")).rows[0]!.u;
+      await client.query("set role app_user");
+      await touchProcess(client as unknown as pg.Pool, "as app_user by a DBA");
+      await client.query("reset role");
+      await client.query("begin");
+      await client.query("set local role app_user");
+      await touchProcess(client as unknown as pg.Pool, "as app_user in a transaction");
+      await client.query("commit");
+      await touchProcess(client as unknown as pg.Pool, "as the login itself");
+      const entries = await entriesAfter(db.owner, mark);
+      expect(entries.map((e) => e.actor_name)).toEqual(["app_user", "app_user", login]);
+      for (const e of entries) expect(e).toMatchObject({ actor_type: "database_role", actor_id: null });
+      expect(entries[0]!.context).toMatchObject({ session_user: login, application_name: "dba-console" });
+      expect(entries[1]!.context).toMatchObject({ session_user: login });
+      // the login acting as itself needs no separate session_user
+      expect(entries[2]!.context).not.toHaveProperty("session_user");
+    } finally {
+      await client.end();
+    }
+  });
+
   it("the context ends with its transaction", async () => {
     const client = await db.app.connect();
     const mark = await lastEntryId(db.owner);
