@@ -1,7 +1,7 @@
 // Section 5: partition maintenance under write load. Four app_user clients
 // run audited single-row transactions without pause while the owner runs
 //   noop       audit.ensure_partitions() with nothing to create
-//   create     audit.ensure_partitions(n) creating one new month
+//   create     audit.ensure_partitions(n) creating one new partition (a year)
 //   behind-reader  the same, while an admin's read transaction on audit.log
 //              is open (a long report; a tenant admin of the fixture's
 //              first tenant, in the role and with the claims the API sets):
@@ -74,13 +74,17 @@ export async function measurePartitions(
     }
   });
 
-  // The next month without a partition, as months_ahead for ensure_partitions.
+  // months_ahead for ensure_partitions that reaches the first month no
+  // partition covers (the end of the last yearly or monthly partition), so
+  // that the call creates exactly one partition.
   const nextMonthsAhead = async () => {
     const { rows } = await owner.query<{ n: number }>(
-      `select coalesce(max(((extract(year from m) - extract(year from cur)) * 12 + extract(month from m) - extract(month from cur))::int), 0) + 1 as n
-         from (select to_date(substr(c.relname, 5), 'YYYY_MM') as m, date_trunc('month', now() at time zone 'UTC') as cur
+      `select coalesce(max(((extract(year from e) - extract(year from cur)) * 12 + extract(month from e) - extract(month from cur))::int), 0) as n
+         from (select case when c.relname ~ '^log_[0-9]{4}$' then make_date(substr(c.relname, 5, 4)::int + 1, 1, 1)
+                           else (to_date(substr(c.relname, 5), 'YYYY_MM') + interval '1 month')::date end as e,
+                      date_trunc('month', now() at time zone 'UTC') as cur
                  from pg_inherits i join pg_class c on c.oid = i.inhrelid
-                where i.inhparent = 'audit.log'::regclass and c.relname ~ '^log_[0-9]{4}_[0-9]{2}$') s`,
+                where i.inhparent = 'audit.log'::regclass and c.relname ~ '^log_[0-9]{4}(_[0-9]{2})?$') s`,
     );
     return rows[0]!.n;
   };

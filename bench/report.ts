@@ -140,7 +140,7 @@ export function renderMarkdown(r: BenchResults): string {
     out.push("", "## 5. Partition maintenance under write load", "");
     out.push(`4 writers run audited single-row transactions without pause; the longest write that overlapped each maintenance call, next to the writes outside maintenance. "behind a reader": an admin's read transaction on audit.log stays open ${r.partitions[0]!.readerHoldMs} ms around the call.`, "");
     out.push(table(
-      ["capture", "writes outside: p50 ms", "p99 ms", "max ms", "ensure_partitions (nothing to do): longest write ms", "creating a month: longest write ms", "creating a month behind a reader: longest write ms", "maintenance call ms (create / behind reader)"],
+      ["capture", "writes outside: p50 ms", "p99 ms", "max ms", "ensure_partitions (nothing to do): longest write ms", "creating a partition: longest write ms", "creating a partition behind a reader: longest write ms", "maintenance call ms (create / behind reader)"],
       r.partitions.map((p) => [
         p.variant, n(p.baseline.p50Ms, 2), n(p.baseline.p99Ms, 1), n(p.baseline.maxMs, 1), n(p.worstStallMs.noop, 1), n(p.worstStallMs.create, 1), n(p.worstStallMs["behind-reader"], 1),
         `${n(Math.max(...p.events.filter((e) => e.scenario === "create").map((e) => e.maintenanceMs)), 1)} / ${n(Math.max(...p.events.filter((e) => e.scenario === "behind-reader").map((e) => e.maintenanceMs)), 0)}`,

@@ -75,21 +75,19 @@ create table bench.dataset (
 );
 
 -- part: partitions
--- Monthly partitions for the 24 months before span_end, made the way
--- audit.ensure_partitions makes them.
+-- The partitions (one a year) for the 24 months before span_end, made by
+-- the function audit.ensure_partitions uses.
 do $$
 declare
   span_end timestamptz := '{{span_end}}';
-  m timestamptz;
+  y timestamptz;
   part_name text;
 begin
-  for m in select generate_series(date_trunc('month', (span_end - interval '731 days') at time zone 'UTC') at time zone 'UTC',
-                                  date_trunc('month', span_end at time zone 'UTC') at time zone 'UTC', interval '1 month') loop
-    part_name := 'log_' || to_char(m at time zone 'UTC', 'YYYY_MM');
+  for y in select generate_series(date_trunc('year', (span_end - interval '731 days') at time zone 'UTC') at time zone 'UTC',
+                                  date_trunc('year', span_end at time zone 'UTC') at time zone 'UTC', interval '1 year') loop
+    part_name := 'log_' || to_char(y at time zone 'UTC', 'YYYY');
     continue when exists (select from pg_class c where c.relnamespace = 'audit'::regnamespace and c.relname = part_name);
-    execute format('create table audit.%I partition of audit.log for values from (%L) to (%L)', part_name, m,
-                   (m at time zone 'UTC' + interval '1 month') at time zone 'UTC');
-    execute format('create trigger _000_append_only_truncate before truncate on audit.%I for each statement execute function audit_private.refuse_log_truncate()', part_name);
+    perform audit_private.create_log_partition(part_name, y, (y at time zone 'UTC' + interval '1 year') at time zone 'UTC');
   end loop;
 end
 $$;

@@ -22,17 +22,23 @@ async function partitions(): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-function monthName(d: Date): string {
-  return `log_${d.getUTCFullYear()}_${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+/** The partition that holds an instant: one a year. */
+function yearPartition(d: Date): string {
+  return `log_${d.getUTCFullYear()}`;
 }
 
 describe("partitions", () => {
-  it("has this month and the next three, plus the default", async () => {
+  it("has yearly partitions covering this month and the next three, plus the default", async () => {
     const now = new Date();
-    const expected = [0, 1, 2, 3].map((k) => monthName(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + k, 1))));
+    const expected = [0, 1, 2, 3].map((k) => yearPartition(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + k, 1))));
     const names = await partitions();
     for (const name of expected) expect(names).toContain(name);
     expect(names).toContain("log_default");
+    // no monthly partitions left over from earlier versions on a fresh database
+    expect(names.filter((n) => /^log_\d{4}_\d{2}$/.test(n))).toEqual([]);
+    // an entry written now lands in this year's partition
+    const { rows } = await db.owner.query("select tableoid::regclass::text as part from audit.log order by id desc limit 1");
+    if (rows[0]) expect(rows[0].part).toBe(`audit.${yearPartition(now)}`);
   });
 
   it("is idempotent", async () => {
@@ -42,7 +48,7 @@ describe("partitions", () => {
     expect(await partitions()).toEqual(before);
   });
 
-  it("a write dated outside the partitions lands in the default one and is moved into its month", async () => {
+  it("a write dated outside the partitions lands in the default one and is moved into its year's partition", async () => {
     // A transaction's now() is its start: a clock far in the future is
     // simulated by writing in a transaction whose timestamp we pin.
     const client = await db.owner.connect();
@@ -58,17 +64,38 @@ describe("partitions", () => {
     }
     const inDefault = await db.owner.query("select count(*)::int as n from audit.log_default");
     expect(inDefault.rows[0].n).toBe(1);
-    expect(await partitions()).not.toContain("log_2031_05");
+    expect(await partitions()).not.toContain("log_2031");
 
     const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
     expect(rows[0].created).toBe(1);
-    expect(await partitions()).toContain("log_2031_05");
+    expect(await partitions()).toContain("log_2031");
     expect((await db.owner.query("select count(*)::int as n from audit.log_default")).rows[0].n).toBe(0);
-    const moved = await db.owner.query("select entity_id, new_values from audit.log_2031_05");
+    const moved = await db.owner.query("select entity_id, new_values from audit.log_2031");
     expect(moved.rows).toEqual([{ entity_id: "p-2031", new_values: { name: "Future" } }]);
     // the moved partition is protected like the others
-    await expect(db.owner.query("truncate audit.log_2031_05")).rejects.toThrow(/append-only/);
-    await expect(db.owner.query("delete from audit.log_2031_05")).rejects.toThrow(/append-only/);
+    await expect(db.owner.query("truncate audit.log_2031")).rejects.toThrow(/append-only/);
+    await expect(db.owner.query("delete from audit.log_2031")).rejects.toThrow(/append-only/);
+  });
+
+  it("a year an earlier version partitioned by month keeps monthly partitions", async () => {
+    // as 000001-000005 left them: a monthly partition of a year with entries
+    await db.owner.query("select audit_private.create_log_partition('log_2040_03', '2040-03-01T00:00:00Z', '2040-04-01T00:00:00Z')");
+    const client = await db.owner.connect();
+    try {
+      await client.query(
+        `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_name, action, resource_type, entity_id, event, new_values)
+         values ('2040-07-04T09:00:00Z', $1, $2, 'system', 'importer', 'create', 'process', 'p-2040', 'process.created', '{}')`,
+        [l.tenantId, l.accountId]);
+    } finally {
+      client.release();
+    }
+    const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
+    expect(rows[0].created).toBe(1);
+    const names = await partitions();
+    expect(names).toContain("log_2040_07");
+    expect(names).not.toContain("log_2040");
+    const moved = await db.owner.query("select tableoid::regclass::text as part from audit.log where entity_id = 'p-2040'");
+    expect(moved.rows).toEqual([{ part: "audit.log_2040_07" }]);
   });
 
   it("business writes never fail for a missing partition", async () => {

@@ -283,7 +283,7 @@ describe("a bounded scan", () => {
   }
 
   it("stops after max + 1 matching entries, where totalCount reads every match", async () => {
-    // A tenant whose bulk-loaded entries fill a month of their own (December 2025).
+    // A tenant whose bulk-loaded entries fill a partition of their own (2025's).
     const hooli = await createLandscape(db.app, "Hooli");
     // Loaded on a connection of its own, closed before measuring: a backend
     // reports its statistics (here: building the new partition's indexes
@@ -308,12 +308,12 @@ describe("a bounded scan", () => {
     // Found in the catalogue, so that the test itself never reads the partition.
     const { rows } = await db.owner.query<{ partition: string }>(
       `select c.oid::regclass::text as partition from pg_inherits i join pg_class c on c.oid = i.inhrelid
-        where i.inhparent = 'audit.log'::regclass and pg_get_expr(c.relpartbound, c.oid) like '%2025-12-01%'`);
+        where i.inhparent = 'audit.log'::regclass and c.relname = 'log_2025'`);
     expect(rows.length).toBe(1);
     const partition = rows[0]!.partition;
     const token = tenantAdmin(hooli);
 
-    // The measure works: an exact count reads every one of the month's entries.
+    // The measure works: an exact count reads every one of the partition's entries.
     expect(await readBy(partition, token, "{ auditLogs(first: 0) { totalCount } }", BULK)).toBeGreaterThanOrEqual(BULK);
     // A capped count reads max + 1 (the oldest partition comes first), and no more.
     const small = await readBy(partition, token, "{ auditLogs(first: 0) { cappedCount(max: 10) { count isCapped } } }", 11);
