@@ -10,6 +10,8 @@ export interface BenchOptions {
   sections: Section[];
   /** Capture configurations measured by the write sections: "migrated" and files in bench/variants/. */
   variants: string[];
+  /** Peer audit triggers (bench/peers/*.sql) measured by the single-row section beside the product's capture. */
+  peers: string[];
   /** Configurations the read sections measure. */
   readVariants: string[];
   /** The configuration the GraphQL-over-HTTP section runs on. */
@@ -35,6 +37,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --variants LIST       capture configurations for the write sections: migrated (as the
                         migrations leave it) and/or names of bench/variants/*.sql, joined
                         with + to combine (default: migrated)
+  --peers LIST          other audit triggers (bench/peers/*.sql) measured in the single-row
+                        section under the same workload (default: all; "none" for none)
   --read-variants LIST  configurations for the read sections (default: migrated)
   --http-variant NAME   configuration for GraphQL over HTTP (default: migrated)
   --rows LIST           read data set sizes, e.g. 10000000,1000000 (full default) or 1e6
@@ -61,16 +65,26 @@ function parseCount(raw: string | undefined, name: string): number {
   return n;
 }
 
-/** The SQL files of bench/variants/ (none is fine: every section then runs as migrated). */
-export function availableVariants(): string[] {
+/** The names of the SQL files of a folder of bench/ (none, or no folder, is fine). */
+function sqlNames(folder: "variants" | "peers"): string[] {
   let files: string[];
   try {
-    files = readdirSync(`${benchDir}variants`);
+    files = readdirSync(`${benchDir}${folder}`);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw err;
   }
   return files.filter((f) => f.endsWith(".sql")).map((f) => f.slice(0, -4)).sort();
+}
+
+/** The SQL files of bench/variants/ (none is fine: every section then runs as migrated). */
+export function availableVariants(): string[] {
+  return sqlNames("variants");
+}
+
+/** The peer audit triggers of bench/peers/. */
+export function availablePeers(): string[] {
+  return sqlNames("peers");
 }
 
 export function parseOptions(argv: readonly string[]): BenchOptions {
@@ -81,6 +95,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     // Everything as the migrations leave it; bench/variants/ files are
     // opt-in proposals (--variants, --read-variants, --http-variant).
     variants: ["migrated"],
+    peers: availablePeers(),
     readVariants: ["migrated"],
     httpVariant: "migrated",
     rows: quick ? [10_000] : [10_000_000, 1_000_000],
@@ -125,6 +140,16 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         else if (arg === "--read-variants") o.readVariants = wanted;
         else if (wanted.length === 1) o.httpVariant = wanted[0]!;
         else throw new UsageError("--http-variant takes one configuration");
+        break;
+      }
+      case "--peers": {
+        const raw = value().trim();
+        const wanted = raw === "none" ? [] : raw.split(",").map((s) => s.trim()).filter(Boolean);
+        const known = availablePeers();
+        for (const peer of wanted) {
+          if (!known.includes(peer)) throw new UsageError(`unknown peer "${peer}"; peers: ${known.join(", ") || "(bench/peers/ holds no .sql file)"}, or none`);
+        }
+        o.peers = wanted;
         break;
       }
       case "--rows":

@@ -73,12 +73,15 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(table(
       ["capture", "synchronous_commit", "audited tps", "unaudited tps", "audited / unaudited", "target ≥ 0.80", "WAL B/txn audited", "WAL B/txn unaudited", "server CPU µs/txn audited", "unaudited"],
       r.writes.flatMap((w) => w.modes.map((md) => [
-        w.variant, md.synchronousCommit, n(md.medianTps.audited), n(md.medianTps.unaudited), n(md.throughputRatio, 2),
-        md.synchronousCommit === "on" ? ok(md.throughputRatio >= T.singleRow) : "(reported)",
+        w.variant.startsWith("peer:") ? `peer: ${w.variant.slice(5)}` : w.variant, md.synchronousCommit, n(md.medianTps.audited), n(md.medianTps.unaudited), n(md.throughputRatio, 2),
+        w.variant.startsWith("peer:") ? "(peer)" : md.synchronousCommit === "on" ? ok(md.throughputRatio >= T.singleRow) : "(reported)",
         n(md.medianWalBytesPerTxn.audited), n(md.medianWalBytesPerTxn.unaudited), n(md.medianCpuMicrosPerTxn.audited), n(md.medianCpuMicrosPerTxn.unaudited),
       ])),
     ));
     out.push("", `Runs: ${r.writes[0]!.pairs} alternating pairs × ${r.writes[0]!.secondsPerRun} s per side and mode, driver ${r.writes[0]!.driver}.`);
+    if (r.writes.some((w) => w.variant.startsWith("peer:"))) {
+      out.push("", "Peer rows: another audit trigger design (bench/peers/), installed in place of the product's capture on a copy of the same database and measured in the same run with the same workload, each against its own unaudited side.");
+    }
   }
 
   if (r.bulk.length) {

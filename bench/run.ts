@@ -17,7 +17,7 @@ import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer
 import { measureStorage } from "./storage.ts";
 import { round } from "./stats.ts";
 import { measureWrites } from "./writes.ts";
-import { fixtureSize, prepareWriteDatabase } from "./write-database.ts";
+import { fixtureSize, peerVariant, prepareWriteDatabase } from "./write-database.ts";
 import { findPgbench } from "./workload.ts";
 
 const TEMPLATE = "audit_bench_template";
@@ -90,6 +90,16 @@ async function main(opts: BenchOptions): Promise<void> {
           results.partitions.push(await measurePartitions(server, db, { repetitions: opts.quick ? 1 : 3, readerHoldMs: opts.quick ? 300 : 1000 }, logger));
         }
         await dropDatabase(server.rootUrl, db.name);
+      }
+      // Peers: other audit triggers under the same single-row workload, in
+      // the same run (they write elsewhere, so only the single-row section).
+      if (opts.sections.includes("writes")) {
+        for (const peer of opts.peers) {
+          const db = await prepareWriteDatabase(server, TEMPLATE, peerVariant(peer), fixture, logger);
+          logger.info({ peer, database: db.name }, "peer audit trigger ready");
+          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded }, logger));
+          await dropDatabase(server.rootUrl, db.name);
+        }
       }
     }
 

@@ -24,9 +24,20 @@ async function sqlFile(name: string, fill: Record<string, string | number> = {})
   return text;
 }
 
-/** Applies a capture configuration: "migrated" (nothing), a file of bench/variants/, or several joined by "+". */
+/** The name under which a peer of bench/peers/ runs as a capture configuration. */
+export const peerVariant = (peer: string) => `peer:${peer}`;
+
+/**
+ * Applies a capture configuration: "migrated" (nothing), a file of
+ * bench/variants/, several joined by "+", or "peer:NAME", a file of
+ * bench/peers/ that replaces the product's capture triggers.
+ */
 export async function applyVariant(client: pg.ClientBase, variant: string): Promise<void> {
   if (variant === "migrated") return;
+  if (variant.startsWith("peer:")) {
+    await client.query(await sqlFile(`peers/${variant.slice(5)}.sql`));
+    return;
+  }
   for (const part of variant.split("+")) await client.query(await sqlFile(`variants/${part}.sql`));
 }
 
