@@ -41,6 +41,15 @@ describe("partitions", () => {
     if (rows[0]) expect(rows[0].part).toBe(`audit.${yearPartition(now)}`);
   });
 
+  it("each partition carries the planner's statistics on tenant and account, and on tenant and actor", async () => {
+    await db.owner.query("select audit_private.create_log_partition('log_2045', '2045-01-01T00:00:00Z', '2046-01-01T00:00:00Z')");
+    const { rows } = await db.owner.query<{ part: string; stats: string[] }>(
+      `select c.relname as part, array(select s.stxname::text from pg_statistic_ext s where s.stxrelid = c.oid order by 1) as stats
+         from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'audit.log'::regclass`);
+    expect(rows.length).toBeGreaterThan(1);
+    for (const r of rows) expect(r.stats, r.part).toEqual([`${r.part}_tenant_account_stats`, `${r.part}_tenant_actor_stats`]);
+  });
+
   it("is idempotent", async () => {
     const before = await partitions();
     const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
