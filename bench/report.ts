@@ -74,13 +74,13 @@ export function renderMarkdown(r: BenchResults): string {
       ["capture", "synchronous_commit", "audited tps", "unaudited tps", "audited / unaudited", "target ≥ 0.80", "WAL B/txn audited", "WAL B/txn unaudited", "server CPU µs/txn audited", "unaudited"],
       r.writes.flatMap((w) => w.modes.map((md) => [
         w.variant.startsWith("peer:") ? `peer: ${w.variant.slice(5)}` : w.variant, md.synchronousCommit, n(md.medianTps.audited), n(md.medianTps.unaudited), n(md.throughputRatio, 2),
-        w.variant.startsWith("peer:") ? "(peer)" : md.synchronousCommit === "on" ? ok(md.throughputRatio >= T.singleRow) : "(reported)",
+        w.variant.startsWith("peer:floor") ? "(floor)" : w.variant.startsWith("peer:") ? "(peer)" : md.synchronousCommit === "on" ? ok(md.throughputRatio >= T.singleRow) : "(reported)",
         n(md.medianWalBytesPerTxn.audited), n(md.medianWalBytesPerTxn.unaudited), n(md.medianCpuMicrosPerTxn.audited), n(md.medianCpuMicrosPerTxn.unaudited),
       ])),
     ));
     out.push("", `Runs: ${r.writes[0]!.pairs} alternating pairs × ${r.writes[0]!.secondsPerRun} s per side and mode, driver ${r.writes[0]!.driver}.`);
     if (r.writes.some((w) => w.variant.startsWith("peer:"))) {
-      out.push("", "Peer rows: another audit trigger design (bench/peers/), installed in place of the product's capture on a copy of the same database and measured in the same run with the same workload, each against its own unaudited side.");
+      out.push("", "Peer rows: another audit trigger design (bench/peers/), installed in place of the product's capture on a copy of the same database and measured in the same run with the same workload, each against its own unaudited side. The floor row (bench/peers/floor-one-row-insert.sql) is no design: a row trigger that inserts one entry of the same shape into the same audit.log, with the same indexes and key distribution, and nothing else (no diff, events, redaction or fallbacks). No audit trigger into this table can cost less.");
     }
   }
 

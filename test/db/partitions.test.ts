@@ -50,6 +50,29 @@ describe("partitions", () => {
     for (const r of rows) expect(r.stats, r.part).toEqual([`${r.part}_tenant_account_stats`, `${r.part}_tenant_actor_stats`]);
   });
 
+  it("no partition keeps statistics on the JSON documents or the actor's snapshot, new ones included", async () => {
+    await db.owner.query("select audit_private.create_log_partition('log_2046', '2046-01-01T00:00:00Z', '2047-01-01T00:00:00Z')");
+    const { rows } = await db.owner.query<{ part: string; col: string; target: number | null }>(
+      `select c.relname as part, a.attname as col, a.attstattarget as target
+         from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_attribute a on a.attrelid = c.oid
+        where i.inhparent = 'audit.log'::regclass and a.attnum > 0 and not a.attisdropped`);
+    const skipped = ["actor_email", "actor_name", "context", "new_values", "old_values"];
+    const parts = new Set(rows.map((r) => r.part));
+    expect(parts).toContain("log_2046");
+    for (const r of rows) {
+      if (skipped.includes(r.col)) expect(r.target, `${r.part}.${r.col}`).toBe(0);
+      else expect(r.target ?? -1, `${r.part}.${r.col}`).toBe(-1); // the default: what the plans use is analyzed
+    }
+    // ANALYZE of the partition holding this year's entries then stores nothing for them, and still the scope columns
+    const current = yearPartition(new Date());
+    await db.owner.query(`analyze audit.${current}`);
+    const { rows: stats } = await db.owner.query<{ col: string }>(
+      "select attname as col from pg_stats where schemaname = 'audit' and tablename = $1 order by 1", [current]);
+    const analyzed = stats.map((s) => s.col);
+    for (const col of skipped) expect(analyzed).not.toContain(col);
+    for (const col of ["tenant_id", "account_id", "actor_id", "resource_type", "occurred_at"]) expect(analyzed).toContain(col);
+  });
+
   it("is idempotent", async () => {
     const before = await partitions();
     const { rows } = await db.owner.query("select audit.ensure_partitions() as created");
