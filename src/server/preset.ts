@@ -22,6 +22,7 @@ import { AuditNamingPlugin } from "./plugins/naming.ts";
 import { makeOperationLimitsPlugin } from "./plugins/operation-limits.ts";
 import { AuditEventsOrderPlugin, AuditOrderingPlugin } from "./plugins/ordering.ts";
 import { DEFAULT_PAGINATION, makePaginationPlugin } from "./plugins/pagination.ts";
+import { TextDomainsAsStringPlugin } from "./plugins/text-domains.ts";
 
 type RuruClientConfig = NonNullable<RuruConfig["clientConfig"]>;
 
@@ -64,6 +65,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
   return {
     extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset],
     plugins: [
+      TextDomainsAsStringPlugin,
       AuditExposurePlugin,
       AuditTagsPlugin,
       AuditArgumentsPlugin,

@@ -166,6 +166,22 @@ describe("nobody bypasses the audit", () => {
     await expect(db.owner.query(`truncate audit.${rows[0]!.relname}`)).rejects.toThrow(/append-only/);
   });
 
+  it("no writer, the owner included, stores an unknown kind of actor, in any partition", async () => {
+    const insert = (target: string) => db.owner.query(
+      `insert into ${target} (occurred_at, tenant_id, actor_type, action, resource_type, entity_id, event)
+       values (now(), $1, 'root', 'update', 'process', 'x', 'process.updated')`, [l.tenantId]);
+    await expect(insert("audit.log")).rejects.toThrow(/actor_type_check/);
+    const year = `log_${new Date().getUTCFullYear()}`;
+    await expect(insert(`audit.${year}`)).rejects.toThrow(/actor_type_check/);
+    await db.owner.query("select audit_private.create_log_partition('log_2047', '2047-01-01T00:00:00Z', '2048-01-01T00:00:00Z')");
+    await expect(db.owner.query(
+      `insert into audit.log (occurred_at, tenant_id, actor_type, action, resource_type, entity_id, event)
+       values ('2047-06-01', $1, 'root', 'update', 'process', 'x', 'process.updated')`, [l.tenantId])).rejects.toThrow(/actor_type_check/);
+    const { rows } = await db.owner.query<{ type: string }>(
+      "select format_type(atttypid, atttypmod) as type from pg_attribute where attrelid = 'audit.log'::regclass and attname = 'actor_type'");
+    expect(rows[0]!.type).toBe("audit.actor_type");
+  });
+
   it("app_user cannot set the maintenance switch to its advantage", async () => {
     const client = await db.app.connect();
     try {

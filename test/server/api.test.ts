@@ -69,6 +69,16 @@ describe("schema", () => {
     expect(types.filter((t) => /^Log\d|^AuditLog\d/.test(t))).toEqual([]);
   });
 
+  it("exposes actorType as a String with the string filter (the column is a domain over text)", async () => {
+    const d = await data(server, tokenA, `{
+      auditLog: __type(name: "AuditLog") { fields { name type { name ofType { name } } } }
+      filter: __type(name: "AuditLogFilter") { inputFields { name type { name } } }
+    }`);
+    const field = d.auditLog.fields.find((f: { name: string }) => f.name === "actorType");
+    expect(field.type.name ?? field.type.ofType.name).toBe("String");
+    expect(d.filter.inputFields.find((f: { name: string }) => f.name === "actorType").type.name).toBe("StringFilter");
+  });
+
   it("offers only index-friendly filter operators and the OCCURRED_AT orderings", async () => {
     const d = await data(server, tokenA, `{
       filter: __type(name: "AuditLogFilter") { inputFields { name } }

@@ -69,16 +69,19 @@ describe("filters", () => {
     // Custom: from 10 days ago to 5 days ago, typed in local time.
     await page.selectOption("#filter-range", "custom");
     await waitForList(page);
-    const local = (msAgo: number) => page.evaluate((ms) => {
-      const d = new Date(Date.now() - ms);
-      const pad = (n: number) => String(n).padStart(2, "0");
-      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-    }, msAgo);
+    // Both instants from one clock reading: read apart, a minute boundary
+    // between them would add a minute to the typed range.
     const day = 24 * 3600_000;
-    await page.fill("#filter-from", await local(10 * day));
+    const [fromText, toText] = await page.evaluate((msAgo) => {
+      const now = Date.now();
+      const pad = (n: number) => String(n).padStart(2, "0");
+      const local = (d: Date) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+      return msAgo.map((ms) => local(new Date(now - ms)));
+    }, [10 * day, 5 * day]);
+    await page.fill("#filter-from", fromText!);
     await page.locator("#filter-from").dispatchEvent("change");
     await waitForList(page);
-    await page.fill("#filter-to", await local(5 * day));
+    await page.fill("#filter-to", toText!);
     await page.locator("#filter-to").dispatchEvent("change");
     await waitForList(page);
     const q = queryOf(page);
