@@ -76,15 +76,24 @@ test("a token the server refuses (wrong signature, unknown role) is reported", a
   await page.goto(h.server.url);
   await page.getByLabel("Access token").fill(forged);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.locator("#signin-message:not(:empty)").waitFor();
-  await expect(page.locator("#signin-message").textContent()).resolves.toMatch(/did not accept your token.*signature/i);
+  // Each sign-in answers with a message of its own: read it once it has replaced the one before.
+  const messageAfter = async (previous: string) => {
+    await page.waitForFunction((prev) => {
+      const text = document.querySelector("#signin-message")?.textContent ?? "";
+      return text !== "" && text !== prev;
+    }, previous);
+    return (await page.locator("#signin-message").textContent()) ?? "";
+  };
+  const forgedMessage = await messageAfter("");
+  expect(forgedMessage).toMatch(/did not accept your token.*signature/i);
   const unknownRole = makeToken({ sub: h.seed.ada.id, tenant_id: h.seed.tenantId, role: "superuser" as "tenant_admin" });
   await page.getByLabel("Access token").fill(unknownRole);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator("#signin-message").textContent()).resolves.toMatch(/did not accept your token.*role/i);
+  const roleMessage = await messageAfter(forgedMessage);
+  expect(roleMessage).toMatch(/did not accept your token.*role/i);
   await page.getByLabel("Access token").fill("not a token");
   await page.getByRole("button", { name: "Sign in" }).click();
-  await expect(page.locator("#signin-message").textContent()).resolves.toMatch(/does not look like a token/i);
+  expect(await messageAfter(roleMessage)).toMatch(/does not look like a token/i);
   await context.close();
 });
 
