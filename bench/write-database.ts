@@ -27,6 +27,9 @@ async function sqlFile(name: string, fill: Record<string, string | number> = {})
 /** The name under which a peer of bench/peers/ runs as a capture configuration. */
 export const peerVariant = (peer: string) => `peer:${peer}`;
 
+/** The peer a capture configuration names ("peer:NAME"), or null for the product's own. */
+export const peerOf = (variant: string): string | null => (variant.startsWith("peer:") ? variant.slice(5) : null);
+
 /**
  * Applies a capture configuration: "migrated" (nothing), a file of
  * bench/variants/, several joined by "+", or "peer:NAME", a file of
@@ -34,8 +37,10 @@ export const peerVariant = (peer: string) => `peer:${peer}`;
  */
 export async function applyVariant(client: pg.ClientBase, variant: string): Promise<void> {
   if (variant === "migrated") return;
-  if (variant.startsWith("peer:")) {
-    await client.query(await sqlFile(`peers/${variant.slice(5)}.sql`));
+  const peer = peerOf(variant);
+  if (peer !== null) {
+    await client.query(await sqlFile("sql/peer-triggers.sql"));
+    await client.query(await sqlFile(`peers/${peer}.sql`));
     return;
   }
   for (const part of variant.split("+")) await client.query(await sqlFile(`variants/${part}.sql`));

@@ -62,17 +62,6 @@ begin
 end
 $$;
 
--- The product's capture off, the peer's triggers on, under the same names.
-do $$
-declare
-  t record;
-  op text;
-begin
-  for t in select c.oid::regclass as tbl from pg_class c where c.relnamespace = 'app'::regnamespace and c.relkind = 'r' loop
-    foreach op in array array['insert', 'update', 'delete'] loop
-      execute format('drop trigger if exists %I on %s', '_900_audit_' || op, t.tbl);
-      execute format('create trigger %I after %s on %s for each row execute function peer_audit.if_modified()', '_900_audit_' || op, op, t.tbl);
-    end loop;
-  end loop;
-end
-$$;
+-- The product's capture off, the peer's triggers on, under the same names
+-- (bench/sql/peer-triggers.sql), on every business table.
+call bench.install_peer('peer_audit.if_modified()');

@@ -36,23 +36,7 @@ begin
 end
 $$;
 
--- The product's capture off; the floor's triggers on, under the same names,
--- on every table with a tenant and an account column (the bench's workload
--- writes only such tables).
-do $$
-declare
-  t record;
-  op text;
-begin
-  for t in select c.oid::regclass as tbl,
-                  (select count(*) from pg_attribute a where a.attrelid = c.oid and a.attname in ('tenant_id', 'account_id') and not a.attisdropped) = 2 as scoped
-             from pg_class c where c.relnamespace = 'app'::regnamespace and c.relkind = 'r' loop
-    foreach op in array array['insert', 'update', 'delete'] loop
-      execute format('drop trigger if exists %I on %s', '_900_audit_' || op, t.tbl);
-      if t.scoped then
-        execute format('create trigger %I after %s on %s for each row execute function bench_floor.insert_one_row()', '_900_audit_' || op, op, t.tbl);
-      end if;
-    end loop;
-  end loop;
-end
-$$;
+-- The product's capture off; the floor's triggers on, under the same names
+-- (bench/sql/peer-triggers.sql), on every table with a tenant and an account
+-- column (the bench's workload writes only such tables).
+call bench.install_peer('bench_floor.insert_one_row()', '{tenant_id,account_id}');
