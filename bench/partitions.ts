@@ -12,7 +12,7 @@
 // outside any maintenance.
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
-import { setAdminScope } from "./admin-scope.ts";
+import { setTransactionScope } from "../src/server/scoped-query.ts";
 import type { BenchServer } from "./server.ts";
 import { percentile, round, sleep } from "./stats.ts";
 import type { WriteDatabase } from "./write-database.ts";
@@ -102,7 +102,7 @@ export async function measurePartitions(
         let readerDone: Promise<unknown> = Promise.resolve();
         if (scenario === "behind-reader") {
           await reader.query("begin");
-          await setAdminScope(reader, readerClaims, 60_000);
+          await setTransactionScope(reader, readerClaims, { statementTimeoutMs: 60_000 });
           await reader.query("select count(*) from (select 1 from audit.log limit 1000) s");
           readerDone = sleep(opts.readerHoldMs).then(() => reader.query("commit"));
           await sleep(20);

@@ -3,13 +3,14 @@
 // (audit_tenant_admin / audit_account_admin, src/server/auth.ts SCOPE_ROLES)
 // with the claims in jwt.claims.*, on the generated data set. Every sample
 // is its own transaction: begin; the API's transaction-local settings (role,
-// claims, TimeZone, statement_timeout: admin-scope.ts); the timed query
-// (parse, plan, execute, fetch: unnamed statement with parameters, as
-// PostGraphile sends it); commit.
+// claims, TimeZone, statement_timeout: setTransactionScope of
+// src/server/scoped-query.ts); the timed query (parse, plan, execute, fetch:
+// unnamed statement with parameters, as PostGraphile sends it); commit.
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
-import { SCOPE_ROLES, type AdminRole } from "../src/server/auth.ts";
-import { setAdminScope } from "./admin-scope.ts";
+import { SCOPE_ROLES } from "../src/server/auth.ts";
+import { setTransactionScope } from "../src/server/scoped-query.ts";
+import type { AdminRole } from "../src/shared/admin-roles.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import { sampleLatency, timed } from "./sampling.ts";
 import type { BenchServer } from "./server.ts";
@@ -177,10 +178,10 @@ async function buildScopes(c: pg.ClientBase): Promise<Scope[]> {
 /** Generous: the bench measures slow plans rather than cutting them off (the API's default is lower). */
 const STATEMENT_TIMEOUT_MS = 120_000;
 
-/** Opens a sample's transaction with the API's own settings for the scope (admin-scope.ts). */
+/** Opens a sample's transaction with the API's own settings for the scope. */
 async function enterScope(c: pg.ClientBase, s: Scope): Promise<void> {
   await c.query("begin");
-  await setAdminScope(c, { userId: s.userId, tenantId: s.tenantId, role: s.role, accountId: s.accountId }, STATEMENT_TIMEOUT_MS);
+  await setTransactionScope(c, { userId: s.userId, tenantId: s.tenantId, role: s.role, accountId: s.accountId }, { statementTimeoutMs: STATEMENT_TIMEOUT_MS });
 }
 
 async function cursorFor(c: pg.ClientBase, s: Scope): Promise<QueryContext["cursor"]> {

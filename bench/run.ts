@@ -78,7 +78,7 @@ async function main(opts: BenchOptions): Promise<void> {
         const db = await prepareWriteDatabase(server, TEMPLATE, variant, fixture, logger);
         logger.info({ variant, database: db.name }, "capture configuration ready");
         if (opts.sections.includes("writes")) {
-          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded }, logger));
+          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded, floor: true }, logger));
         }
         if (opts.sections.includes("bulk")) {
           results.bulk.push(await measureBulk(server, db, { rows: opts.bulkRows, pairs: opts.pairs }, logger));
@@ -97,7 +97,7 @@ async function main(opts: BenchOptions): Promise<void> {
         for (const peer of opts.peers) {
           const db = await prepareWriteDatabase(server, TEMPLATE, peerVariant(peer), fixture, logger);
           logger.info({ peer, database: db.name }, "peer audit trigger ready");
-          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded }, logger));
+          results.writes.push(await measureWrites(server, db, { seconds: opts.seconds, pairs: opts.pairs, driver, measureCpu: server.embedded, floor: false }, logger));
           await dropDatabase(server.rootUrl, db.name);
         }
       }

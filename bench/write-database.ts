@@ -7,7 +7,8 @@ import type { Logger } from "../src/log.ts";
 import { benchDir, cloneDatabase, type BenchServer } from "./server.ts";
 import type { FixtureSize } from "./workload.ts";
 
-export type CaptureMode = "statement" | "row" | "off";
+/** The product's capture (statement triggers), its row-level twin, the floor trigger (bench/sql/floor-trigger.sql), or none. */
+export type CaptureMode = "statement" | "row" | "floor" | "off";
 
 export function fixtureSize(quick: boolean): FixtureSize {
   // processes and jobs are multiples of tenants * accounts (see write-fixtures.sql)
@@ -73,6 +74,8 @@ export async function prepareWriteDatabase(
     await client.query(await sqlFile("sql/write-fixtures.sql", { ...fixture }));
     await client.query("vacuum analyze app.tenants, app.accounts, app.users, app.processes, app.jobs, app.settings, app.memberships");
     await client.query(await sqlFile("sql/row-level-capture.sql"));
+    // the floor is measured beside the product's capture, not beside a peer
+    if (peerOf(variant) === null) await client.query(await sqlFile("sql/floor-trigger.sql"));
   } finally {
     await client.end();
   }
@@ -80,7 +83,7 @@ export async function prepareWriteDatabase(
   return { name, variant, fixture };
 }
 
-/** Switches the capture of every audited table: statement triggers (as installed), their row-level twin, or none. */
+/** Switches the capture of every audited table: statement triggers (as installed), their row-level twin, the floor, or none. */
 export async function setCaptureMode(owner: pg.ClientBase, mode: CaptureMode): Promise<void> {
   await owner.query(`
     do $$
@@ -90,9 +93,10 @@ export async function setCaptureMode(owner: pg.ClientBase, mode: CaptureMode): P
         select c.oid::regclass as tbl, g.tgname, g.tgenabled <> 'D' as enabled
           from pg_trigger g join pg_class c on c.oid = g.tgrelid
          where c.relnamespace = 'app'::regnamespace
-           and g.tgname ~ '^_90[01]_audit_(row_)?(insert|update|delete)$'
+           and g.tgname ~ '^_90[012]_audit_(row_|floor_)?(insert|update|delete)$'
       loop
-        if (t.tgname like '_900_%' and '${mode}' = 'statement') or (t.tgname like '_901_%' and '${mode}' = 'row') then
+        if (t.tgname like '_900_%' and '${mode}' = 'statement') or (t.tgname like '_901_%' and '${mode}' = 'row')
+           or (t.tgname like '_902_%' and '${mode}' = 'floor') then
           if not t.enabled then execute format('alter table %s enable trigger %I', t.tbl, t.tgname); end if;
         elsif t.enabled then
           execute format('alter table %s disable trigger %I', t.tbl, t.tgname);

@@ -3,9 +3,9 @@
 //   npm run bench:page                       (2,000,000 entries)
 //   WEB_SCALE_ROWS=500000 npm run bench:page  (another size)
 // It bulk-loads that many entries into one tenant (spread over six months,
-// moved into monthly partitions), then times the page as an admin sees it.
+// moved into their years' partitions), then times the page as an admin sees it.
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { listedCount, newPage, signIn, startHarness, waitForList, type Harness } from "../../test/web/support/harness.ts";
+import { listedCount, newPage, signIn, startHarness, waitForList, type Harness } from "../../test/browser/support/harness.ts";
 
 const ROWS = Number(process.env.WEB_SCALE_ROWS ?? 2_000_000);
 let h: Harness;

@@ -14,11 +14,9 @@ declare
 begin
   for s in select c.table_name, c.operation, c.statement from audit_private.capture_statements c loop
     stmt := s.statement;
-    stmt := replace(stmt, '$1', 'actor.actor_type');
-    stmt := replace(stmt, '$2', 'actor.actor_id');
-    stmt := replace(stmt, '$3', 'actor.actor_email');
-    stmt := replace(stmt, '$4', 'actor.actor_name');
-    stmt := replace(stmt, '$5', 'actor.context');
+    -- the compiled function's actor variables become fields of the record read per row
+    stmt := regexp_replace(stmt, '\m_actor_(type|id|email|name)\M', 'actor.actor_\1', 'g');
+    stmt := regexp_replace(stmt, '\m_context\M', 'actor.context', 'g');
     stmt := replace(stmt, 'from old_rows as old join new_rows as new on new.id = old.id', 'from (select) as _row');
     stmt := replace(stmt, 'from new_rows as new', 'from (select) as _row');
     stmt := replace(stmt, 'from old_rows as old', 'from (select) as _row');

@@ -6,10 +6,11 @@ import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { ensurePartitions } from "../db/migrate.ts";
 import { demoState, loadDemo } from "../demo/load.ts";
-import { formatDemoTokens, signDemoTokens, type DemoToken } from "../demo/tokens.ts";
+import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
 import { resolveJwtKey } from "../server/jwt-key.ts";
 import { exitGracefullyOnSignals, type ShutdownStep } from "../server/shutdown.ts";
+import type { DemoToken } from "../shared/demo-token.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const logger = createLogger();
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
     }
 
     const { startServer } = await import("../server/app.ts");
-    const { webRoutes } = await import("../web/routes.ts");
+    const { webRoutes } = await import("../server/routes/web-routes.ts");
     const server = await startServer({
       authUrl: db.authUrl,
       jwt: jwtKey.verifier,

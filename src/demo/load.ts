@@ -7,7 +7,7 @@
 // documented maintenance transaction of the owner (`set local
 // audit.maintenance = 'on'`, the path the append-only trigger allows), and
 // audit.ensure_partitions() then moves the backdated rows out of the default
-// partition into monthly partitions. The created_at values captured inside
+// partition into their year's partition. The created_at values captured inside
 // old/new values are aligned with those dates too. The business rows
 // themselves keep the real created_at of the load.
 import pg from "pg";
@@ -140,7 +140,7 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
       throw err;
     }
 
-    // 3. Monthly partitions for the past months (moves rows out of the default partition).
+    // 3. Partitions for the past years (moves rows out of the default partition).
     const { rows: parts } = await client.query<{ created: number }>("select audit.ensure_partitions() as created");
     const { rows: stats } = await client.query<{ entries: string; oldest: Date; newest: Date; in_default: string }>(
       `select count(*)::text as entries, min(occurred_at) as oldest, max(occurred_at) as newest,

@@ -2,13 +2,9 @@
 // account admin. Signed with the server's HS256 secret (the generated one in
 // the embedded default), valid for a day; printed at start-up.
 import jwt from "jsonwebtoken";
+import { ROLE_TITLES } from "../shared/admin-roles.ts";
+import type { DemoToken } from "../shared/demo-token.ts";
 import { DEMO_ACCOUNT_ADMIN, DEMO_TENANT_ADMIN } from "./cast.ts";
-
-export interface DemoToken {
-  label: string;
-  token: string;
-  claims: Record<string, string>;
-}
 
 export const DEMO_TOKEN_LIFETIME_SECONDS = 24 * 60 * 60;
 
@@ -29,14 +25,14 @@ export function signDemoTokens(secret: string, options: { issuer?: string | null
   };
   return [
     {
-      label: `Tenant admin of ${DEMO_TENANT_ADMIN.tenant.name} (${DEMO_TENANT_ADMIN.person.name}, ${DEMO_TENANT_ADMIN.person.email}): every account`,
+      label: ROLE_TITLES.tenant_admin,
+      description: `${ROLE_TITLES.tenant_admin} of ${DEMO_TENANT_ADMIN.tenant.name} (${DEMO_TENANT_ADMIN.person.name}, ${DEMO_TENANT_ADMIN.person.email}): every account`,
       token: sign(tenantAdmin),
-      claims: tenantAdmin,
     },
     {
-      label: `Account admin of ${DEMO_ACCOUNT_ADMIN.tenant.name} / ${DEMO_ACCOUNT_ADMIN.account.name} (${DEMO_ACCOUNT_ADMIN.person.name}, ${DEMO_ACCOUNT_ADMIN.person.email}): that account only`,
+      label: ROLE_TITLES.account_admin,
+      description: `${ROLE_TITLES.account_admin} of ${DEMO_ACCOUNT_ADMIN.tenant.name} / ${DEMO_ACCOUNT_ADMIN.account.name} (${DEMO_ACCOUNT_ADMIN.person.name}, ${DEMO_ACCOUNT_ADMIN.person.email}): that account only`,
       token: sign(accountAdmin),
-      claims: accountAdmin,
     },
   ];
 }
@@ -44,8 +40,10 @@ export function signDemoTokens(secret: string, options: { issuer?: string | null
 /** The block printed to the terminal (plain text, meant for people). */
 export function formatDemoTokens(tokens: readonly DemoToken[], graphiqlUrl: string | null, pageUrl?: string): string {
   const lines = ["", `Demo tokens (valid ${DEMO_TOKEN_LIFETIME_SECONDS / 3600} hours; restart to get fresh ones):`, ""];
-  for (const t of tokens) lines.push(`  ${t.label}`, `    ${t.token}`, "");
-  if (pageUrl) lines.push(`Open ${pageUrl}/ and click "Tenant admin" or "Account admin" to see the Audit Logs page.`);
+  for (const t of tokens) lines.push(`  ${t.description}`, `    ${t.token}`, "");
+  if (pageUrl) {
+    lines.push(`Open ${pageUrl}/ and click "${ROLE_TITLES.tenant_admin}" or "${ROLE_TITLES.account_admin}" to see the Audit Logs page.`);
+  }
   if (graphiqlUrl) {
     lines.push(`Open ${graphiqlUrl}, then in the Headers tab paste:`, `  {"Authorization": "Bearer <one of the tokens above>"}`, "");
   }

@@ -9,7 +9,7 @@ import { postgraphile, type PostGraphileInstance } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createLogger, type Logger } from "../log.ts";
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from "./auth.ts";
-import { authenticateGraphQL, requireAdmin } from "./authenticate.ts";
+import { authenticateAdmin, authenticateGraphQL } from "./authenticate.ts";
 import { healthHandler } from "./health.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, MAX_REQUEST_BYTES, makeAuditPreset } from "./preset.ts";
 import { closeHttpServer } from "./shutdown.ts";
@@ -46,7 +46,7 @@ export interface RouteContext {
   pool: pg.Pool;
   verify: TokenVerifier;
   /** Middleware: 401 unless a valid token; then claimsOf(req) has the claims. */
-  requireAdmin: RequestHandler;
+  authenticateAdmin: RequestHandler;
   statementTimeoutMs: number;
   logger: Logger;
 }
@@ -106,7 +106,7 @@ async function mountRoutes(app: Express, server: Server, pgl: PostGraphileInstan
   await o.routes?.(app, {
     pool: o.pool,
     verify: o.verify,
-    requireAdmin: requireAdmin(o.verify, o.logger),
+    authenticateAdmin: authenticateAdmin(o.verify, o.logger),
     statementTimeoutMs: o.statementTimeoutMs,
     logger: o.logger,
   });

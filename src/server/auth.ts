@@ -5,9 +5,7 @@
 // whose row-level security policies read the claims (jwt.claims.* settings).
 import type { KeyObject } from "node:crypto";
 import jwt from "jsonwebtoken";
-
-export const ADMIN_ROLES = ["tenant_admin", "account_admin"] as const;
-export type AdminRole = (typeof ADMIN_ROLES)[number];
+import { isAdminRole, type AdminRole } from "../shared/admin-roles.ts";
 
 /** The verified identity of an admin. */
 export interface AuditClaims {
@@ -19,6 +17,9 @@ export interface AuditClaims {
   accountId: string | null;
   expiresAt: Date;
 }
+
+/** The claims that decide what an admin sees: all but the expiry. */
+export type ScopeClaims = Omit<AuditClaims, "expiresAt">;
 
 export type AuthErrorCode = "UNAUTHENTICATED" | "INVALID_TOKEN" | "TOKEN_EXPIRED" | "INVALID_CLAIMS";
 
@@ -84,14 +85,14 @@ export function claimsFromPayload(payload: string | jwt.JwtPayload): AuditClaims
   const tenantId = uuidClaim(payload, "tenant_id");
   const role: unknown = payload.role;
   // The value is not echoed: error messages never reflect token content.
-  if (typeof role !== "string" || !(ADMIN_ROLES as readonly string[]).includes(role)) {
+  if (!isAdminRole(role)) {
     invalid('the role claim must be "tenant_admin" or "account_admin"');
   }
   let accountId: string | null = null;
   if (role === "account_admin") {
     accountId = uuidClaim(payload, "account_id");
   }
-  return { userId, tenantId, role: role as AdminRole, accountId, expiresAt: new Date(payload.exp * 1000) };
+  return { userId, tenantId, role, accountId, expiresAt: new Date(payload.exp * 1000) };
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
@@ -159,7 +160,7 @@ export interface ScopeSettingsOptions {
  * a statement timeout and the claims. Without claims (an anonymous
  * introspection request) the role is audit_viewer, which RLS shows no rows.
  */
-export function scopePgSettings(claims: AuditClaims | null, options: ScopeSettingsOptions): Record<string, string> {
+export function scopePgSettings(claims: ScopeClaims | null, options: ScopeSettingsOptions): Record<string, string> {
   const settings: Record<string, string> = {
     role: claims ? SCOPE_ROLES[claims.role] : VIEWER_ROLE,
     // date_trunc() of timestamptz, and timestamps in results, follow TimeZone.

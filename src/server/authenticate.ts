@@ -87,16 +87,15 @@ export interface AuthenticateOptions {
   logger: Logger;
 }
 
-/** For POST /graphql: anonymous introspection at most, else a valid token. */
-export function authenticateGraphQL(options: AuthenticateOptions): RequestHandler {
-  const log = options.logger.child({ component: "auth" });
+/**
+ * For admin routes: a valid token, then claimsOf(req) has the claims;
+ * otherwise 401 (logged, with the reason but nothing of the token).
+ */
+export function authenticateAdmin(verify: TokenVerifier, logger: Logger): RequestHandler {
+  const log = logger.child({ component: "auth" });
   return (req: Request, res: Response, next: NextFunction) => {
     try {
-      if (req.headers.authorization === undefined && options.allowAnonymousIntrospection && isIntrospectionOnly(req.body)) {
-        next();
-        return;
-      }
-      verifyRequest(req, options.verify);
+      verifyRequest(req, verify);
       next();
     } catch (err) {
       if (!(err instanceof AuthError)) {
@@ -109,7 +108,14 @@ export function authenticateGraphQL(options: AuthenticateOptions): RequestHandle
   };
 }
 
-/** For other admin routes (e.g. exports): a valid token, claims via claimsOf(req). */
-export function requireAdmin(verify: TokenVerifier, logger: Logger): RequestHandler {
-  return authenticateGraphQL({ verify, allowAnonymousIntrospection: false, logger });
+/** For POST /graphql: anonymous introspection at most (when allowed), else as authenticateAdmin. */
+export function authenticateGraphQL(options: AuthenticateOptions): RequestHandler {
+  const admin = authenticateAdmin(options.verify, options.logger);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.headers.authorization === undefined && options.allowAnonymousIntrospection && isIntrospectionOnly(req.body)) {
+      next();
+      return;
+    }
+    admin(req, res, next);
+  };
 }

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { withAuditContext } from "../../src/client/audit-context.ts";
+import { withAuditContext } from "../../src/application/audit-context.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { asUser, createLandscape, entriesAfter, lastEntryId, type Landscape } from "../support/fixtures.ts";
 

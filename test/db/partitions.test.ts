@@ -1,5 +1,5 @@
-// Monthly partitions: created ahead, a write outside them lands in the
-// default partition, and ensure_partitions moves it into its month.
+// Yearly partitions: created ahead, a write outside them lands in the
+// default partition, and ensure_partitions moves it into its year.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { asUser, createLandscape, type Landscape } from "../support/fixtures.ts";

@@ -7,8 +7,8 @@ import type pg from "pg";
 import { createLogger } from "../../src/log.ts";
 import { startServer, type RunningServer, type ServerOptions } from "../../src/server/app.ts";
 import type { TestDatabase } from "../support/database.ts";
-import { withAuditContext } from "../../src/client/audit-context.ts";
-import { inTransaction } from "../../src/db/transaction.ts";
+import { withAuditContext } from "../../src/application/audit-context.ts";
+import { backdate } from "../support/backdate.ts";
 import { asUser, createLandscape, type Landscape } from "../support/fixtures.ts";
 
 export const SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -137,17 +137,15 @@ export async function seedWorld(db: TestDatabase): Promise<World> {
 
 const STEP_MS = (7 * 60 + 13) * 60_000;
 
-/** Re-dates a tenant's entries (the documented maintenance path; the test owner is a superuser). */
+/** Re-dates a tenant's entries: entry i (in id order) to `startMs` + i × STEP_MS. */
 export async function spreadOverTime(owner: pg.Pool, tenantId: string, startMs: number): Promise<void> {
-  await inTransaction(owner, async (client) => {
-    await client.query("set local audit.maintenance = 'on'");
-    await client.query(
-      `update audit.log l set occurred_at = to_timestamp($2::double precision / 1000 + (r.n - 1) * $3::double precision / 1000)
-         from (select id, row_number() over (order by id) as n from audit.log where tenant_id = $1) r
-        where l.id = r.id and l.tenant_id = $1`,
-      [tenantId, startMs, STEP_MS],
-    );
-  });
+  await backdate(
+    owner,
+    `update audit.log l set occurred_at = to_timestamp($2::double precision / 1000 + (r.n - 1) * $3::double precision / 1000)
+       from (select id, row_number() over (order by id) as n from audit.log where tenant_id = $1) r
+      where l.id = r.id and l.tenant_id = $1`,
+    [tenantId, startMs, STEP_MS],
+  );
   await owner.query("select audit.ensure_partitions()");
 }
 

@@ -33,7 +33,7 @@ beforeAll(async () => {
   server = await startTestServer(db, {
     // An export-like route built from the exported helpers, as the page's CSV export will be.
     routes(app, ctx) {
-      app.get("/test/scoped-count", ctx.requireAdmin, async (req, res) => {
+      app.get("/test/scoped-count", ctx.authenticateAdmin, async (req, res) => {
         const claims = claimsOf(req)!;
         const n = await withScopedTransaction(ctx.pool, claims, async (c) => (await c.query("select count(*)::int as n from audit.log")).rows[0].n);
         res.json({ n });
@@ -262,7 +262,7 @@ describe("read-only", () => {
     }
   });
 
-  it("an export-style route reuses requireAdmin and withScopedTransaction", async () => {
+  it("an export-style route reuses authenticateAdmin and withScopedTransaction", async () => {
     const anonymous = await fetch(`${server.url}/test/scoped-count`);
     expect(anonymous.status).toBe(401);
     const asA = await fetch(`${server.url}/test/scoped-count`, { headers: { authorization: `Bearer ${accountAdmin(w.a, w.a.accountId)}` } });

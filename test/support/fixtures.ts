@@ -1,7 +1,7 @@
 // A small tenant landscape written through app_user, and readers of the log.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { withAuditContext, type AuditContext } from "../../src/client/audit-context.ts";
+import { withAuditContext, type AuditContext } from "../../src/application/audit-context.ts";
 import { inTransaction } from "../../src/db/transaction.ts";
 
 export interface Landscape {

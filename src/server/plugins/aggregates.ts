@@ -9,7 +9,9 @@
 // - no grouping by the raw timestamp (one group per entry).
 import "postgraphile";
 import type { AggregateGroupBySpec, AggregateSpec } from "@graphile/pg-aggregates";
-import { TYPES, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
+// (its inflectors' types are declared here, not in the package's index)
+import type {} from "@graphile/pg-aggregates/dist/InflectionPlugin.js";
+import { TYPES, type PgCodecAttribute, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
 import { sql } from "postgraphile/pg-sql2";
 
 declare global {
@@ -53,9 +55,6 @@ const timestampExtreme = (id: "earliest" | "latest", sqlAggregateWrap: Aggregate
   sqlAggregateWrap,
 });
 
-const isAuditLog = (resource: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined) =>
-  resource?.extensions?.pg?.schemaName === "audit" && resource.extensions.pg.name === "log";
-
 export const AuditAggregatesPlugin: GraphileConfig.Plugin = {
   name: "AuditAggregatesPlugin",
   description: "count, distinctCount, earliest/latest; UTC time buckets; no raw timestamp groups.",
@@ -74,10 +73,16 @@ export const AuditAggregatesPlugin: GraphileConfig.Plugin = {
         build.pgAggregateGroupBySpecs!.splice(0, build.pgAggregateGroupBySpecs!.length, ...GROUP_BY_SPECS);
         return build;
       },
-      GraphQLEnumType_values(values, _build, context) {
-        if (!context.scope.isPgAggregateGroupEnum || !isAuditLog(context.scope.pgTypeResource)) return values;
-        const { OCCURRED_AT: _raw, ...rest } = values;
-        return rest;
+      GraphQLEnumType_values(values, build, context) {
+        const { isPgAggregateGroupEnum, pgTypeResource: resource } = context.scope;
+        if (!isPgAggregateGroupEnum || !resource?.codec.attributes) return values;
+        // A raw timestamp has microseconds: one group per entry. Its UTC hour or day are the keys.
+        const raw = new Set(
+          Object.entries<PgCodecAttribute>(resource.codec.attributes)
+            .filter(([, attribute]) => isTimestamptz(attribute.codec))
+            .map(([attributeName]) => build.inflection.aggregateGroupByAttributeEnum({ resource, attributeName })),
+        );
+        return Object.fromEntries(Object.entries(values).filter(([name]) => !raw.has(name)));
       },
       GraphQLObjectType_fields(fields, build, context) {
         if (!context.scope.isPgAggregateContainerType) return fields;

@@ -31,6 +31,14 @@ import { PgCondition, PgSelectStep, TYPES, pgSelect, type PgResource, type PgSel
 import { Step, access, lambda, SafeError, type ConnectionStep, type ExecutionDetails, type FieldArgs, type GrafastResultsList } from "postgraphile/grafast";
 import { $$toSQL, sql, type SQL } from "postgraphile/pg-sql2";
 
+declare global {
+  namespace GraphileBuild {
+    interface BehaviorStrings {
+      cappedCount: true;
+    }
+  }
+}
+
 export const CAPPED_COUNT = {
   /** The cap when `max` is omitted (or null): the page shows "10,000+". */
   defaultMax: 10_000,
@@ -58,9 +66,6 @@ export interface CappedCount {
   count: number;
   isCapped: boolean;
 }
-
-const isAuditLog = (codec: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined) =>
-  codec?.extensions?.pg?.schemaName === "audit" && codec.extensions.pg.name === "log";
 
 /** A runtime callback of `filter`, `condition` or `orderBy`. */
 type ApplyCallback = (queryBuilder: PgSelectQueryBuilder) => void;
@@ -250,13 +255,23 @@ export const AuditCappedCountPlugin: GraphileConfig.Plugin = {
   version: "1.0.0",
   after: ["PgConnectionTotalCountPlugin"],
   schema: {
+    behaviorRegistry: {
+      add: {
+        cappedCount: {
+          description: "on a table's codec: should its connections have the cappedCount field?",
+          entities: ["pgCodec"],
+        },
+      },
+    },
+    // Off unless a table's smart tags ask for it (audit.log's do, in exposure.ts).
+    entityBehavior: { pgCodec: "-cappedCount" },
     hooks: {
       init(_, build) {
         const { GraphQLBoolean, GraphQLInt, GraphQLNonNull } = build.graphql;
-        for (const resource of Object.values(build.input.pgRegistry.pgResources)) {
-          if (resource.parameters || !isAuditLog(resource.codec)) continue;
+        for (const codec of Object.values(build.input.pgRegistry.pgCodecs)) {
+          if (!codec.attributes || !build.behavior.pgCodecMatches(codec, "cappedCount")) continue;
           build.registerObjectType(
-            `${build.inflection.tableType(resource.codec)}CappedCount`,
+            `${build.inflection.tableType(codec)}CappedCount`,
             {},
             () => ({
               description: 'How many entries match, counted up to a cap (`max`): the exact number when `isCapped` is false, otherwise "more than `max`" (show it as "10,000+").',
@@ -280,7 +295,9 @@ export const AuditCappedCountPlugin: GraphileConfig.Plugin = {
       },
       GraphQLObjectType_fields(fields, build, context) {
         const { isConnectionType, isPgConnectionRelated, pgCodec } = context.scope;
-        if (!isConnectionType || !isPgConnectionRelated || !pgCodec?.attributes || !isAuditLog(pgCodec)) return fields;
+        if (!isConnectionType || !isPgConnectionRelated || !pgCodec?.attributes || !build.behavior.pgCodecMatches(pgCodec, "cappedCount")) {
+          return fields;
+        }
         const CappedCountType = build.getOutputTypeByName(`${build.inflection.tableType(pgCodec)}CappedCount`);
         const { GraphQLInt, GraphQLNonNull } = build.graphql;
         return build.extend(

@@ -8,35 +8,45 @@
 import "postgraphile";
 import { jsonPgSmartTags } from "postgraphile/utils";
 
+declare global {
+  namespace GraphileBuild {
+    interface BehaviorStrings {
+      listPagination: true;
+    }
+  }
+}
+
 /** Exposed resources: tables by name, functions by name (schema `audit`). */
 const EXPOSED = new Set(["audit.log", "audit.events", "audit.log_description"]);
 
-type Capability = "filter" | "group" | "aggregate";
+type Capability = "filter" | "condition" | "group" | "aggregate";
 
 /**
- * Per column of audit.log. filter: `filter` and `condition` operators;
- * group: a `groupedAggregates` key (occurred_at only through its UTC
- * day/hour derivatives); aggregate: distinctCount (and earliest/latest for
- * timestamps). Unlisted capabilities are off. (The description function's
- * behaviors are in its SQL comment, in the migration.)
+ * Per column of audit.log. filter: `filter` operators; condition: equality
+ * in `condition` (not for jsonb: whole-document equality is useless there,
+ * use filter's `contains`); group: a `groupedAggregates` key (occurred_at
+ * only through its UTC day/hour derivatives, aggregates.ts); aggregate:
+ * distinctCount (and earliest/latest for timestamps). Unlisted capabilities
+ * are off. (The description function's behaviors are in its SQL comment, in
+ * the migration.)
  */
 export const LOG_COLUMNS: Record<string, readonly Capability[]> = {
   id: [],
-  occurred_at: ["filter", "group", "aggregate"],
+  occurred_at: ["filter", "condition", "group", "aggregate"],
   tenant_id: [],
-  account_id: ["filter", "group", "aggregate"],
-  actor_type: ["filter", "group", "aggregate"],
-  actor_id: ["filter", "group", "aggregate"],
-  actor_email: ["filter", "group", "aggregate"],
+  account_id: ["filter", "condition", "group", "aggregate"],
+  actor_type: ["filter", "condition", "group", "aggregate"],
+  actor_id: ["filter", "condition", "group", "aggregate"],
+  actor_email: ["filter", "condition", "group", "aggregate"],
   actor_name: ["group"],
-  action: ["filter", "group", "aggregate"],
-  resource_type: ["filter", "group", "aggregate"],
-  entity_id: ["filter", "aggregate"],
-  event: ["filter", "group", "aggregate"],
+  action: ["filter", "condition", "group", "aggregate"],
+  resource_type: ["filter", "condition", "group", "aggregate"],
+  entity_id: ["filter", "condition", "aggregate"],
+  event: ["filter", "condition", "group", "aggregate"],
   old_values: ["filter"],
   new_values: ["filter"],
   context: [],
-  transaction_id: ["filter", "aggregate"],
+  transaction_id: ["filter", "condition", "aggregate"],
 };
 
 function columnBehavior(capabilities: readonly Capability[]): string {
@@ -44,6 +54,8 @@ function columnBehavior(capabilities: readonly Capability[]): string {
   // orderBy enum itself is replaced by ordering.ts, so this adds no sort keys.
   const parts = ["-filterBy", "-orderBy", "-groupBy", "-havingBy", "-aggregate"];
   if (capabilities.includes("filter")) parts.push("+attribute:filterBy");
+  // `condition` asks for condition:attribute:filterBy, which +attribute:filterBy grants as well.
+  if (!capabilities.includes("condition")) parts.push("-condition:attribute:filterBy");
   if (capabilities.includes("group")) parts.push("+orderBy", "+attribute:groupBy");
   if (capabilities.includes("aggregate")) parts.push("+aggregate");
   return parts.join(" ");
@@ -72,26 +84,26 @@ export const AuditExposurePlugin: GraphileConfig.Plugin = {
   },
 };
 
-/**
- * `condition` offers equality on the filterable columns; whole-document
- * equality of jsonb values is useless there (use filter's `contains`).
- * The catalogue list is returned whole: no `first` / `offset`.
- */
+/** A list whose resource says `-listPagination` (the catalogue) is returned whole: no `first` / `offset`. */
 export const AuditArgumentsPlugin: GraphileConfig.Plugin = {
   name: "AuditArgumentsPlugin",
-  description: "Trims condition fields and the catalogue list's arguments.",
+  description: "Lists that are returned whole have no first / offset.",
   version: "1.0.0",
-  after: ["PgConditionArgumentPlugin", "PgFirstLastBeforeAfterArgsPlugin"],
+  after: ["PgFirstLastBeforeAfterArgsPlugin"],
   schema: {
-    hooks: {
-      GraphQLInputObjectType_fields(fields, _build, context) {
-        if (!context.scope.isPgCondition || qualifiedName(context.scope.pgCodec?.extensions?.pg) !== "audit.log") return fields;
-        const { oldValues: _old, newValues: _new, ...rest } = fields;
-        return rest;
+    behaviorRegistry: {
+      add: {
+        listPagination: {
+          description: "on a resource: do its lists take first and offset?",
+          entities: ["pgResource"],
+        },
       },
-      GraphQLObjectType_fields_field_args(args, _build, context) {
-        const resource = context.scope.pgFieldResource;
-        if (!context.scope.isPgFieldSimpleCollection || qualifiedName(resource?.extensions?.pg) !== "audit.events") return args;
+    },
+    entityBehavior: { pgResource: "listPagination" },
+    hooks: {
+      GraphQLObjectType_fields_field_args(args, build, context) {
+        const { isPgFieldSimpleCollection, pgFieldResource: resource } = context.scope;
+        if (!isPgFieldSimpleCollection || !resource || build.behavior.pgResourceMatches(resource, "listPagination")) return args;
         const { first: _first, offset: _offset, ...rest } = args;
         return rest;
       },
@@ -115,6 +127,8 @@ export const AuditTagsPlugin = jsonPgSmartTags({
           behavior: [
             "-insert -update -delete -single -list -connection:backwards",
             "+connection +aggregates +groupedAggregates -resource:groupedAggregates:having",
+            // The project's own: capped-count.ts, ordering.ts.
+            "+cappedCount +occurredAtOrder",
           ],
         },
         attribute: Object.fromEntries(
@@ -124,8 +138,8 @@ export const AuditTagsPlugin = jsonPgSmartTags({
       "audit.events": {
         tags: {
           name: "audit_event",
-          // A small catalogue: one plain list for filter menus.
-          behavior: ["-insert -update -delete -single -connection -order -filter +list -aggregates -groupedAggregates"],
+          // A small catalogue: one plain list for filter menus, returned whole.
+          behavior: ["-insert -update -delete -single -connection -order -filter +list -listPagination -aggregates -groupedAggregates"],
         },
       },
     },

@@ -1,17 +1,10 @@
-// Field names of the API contract: `auditLogs` and `auditEvents` at the
-// root, and `id` kept as `id` (Amber renames a column called id to rowId to
-// leave room for Relay's global id, which this API does not use).
+// Field names of the API contract. A root collection is named after its type
+// in the plural, without Relay's `all` prefix or a `List` suffix: `auditLogs`,
+// `auditEvents` (the smart tags of exposure.ts name the types; each table has
+// one root collection, so the names cannot collide). `id` stays `id` (Amber
+// renames a column called id to rowId to leave room for Relay's global id,
+// which this API does not use).
 import "postgraphile";
-
-const ROOT_FIELDS: Record<string, string> = {
-  "audit.log": "auditLogs",
-  "audit.events": "auditEvents",
-};
-
-function rootFieldName(resource: { extensions?: { pg?: { schemaName?: string; name?: string } } }): string | undefined {
-  const pg = resource.extensions?.pg;
-  return pg?.schemaName && pg.name ? ROOT_FIELDS[`${pg.schemaName}.${pg.name}`] : undefined;
-}
 
 export const AuditNamingPlugin: GraphileConfig.Plugin = {
   name: "AuditNamingPlugin",
@@ -22,11 +15,13 @@ export const AuditNamingPlugin: GraphileConfig.Plugin = {
       _attributeName(previous, _options, details) {
         return previous!.call(this, { ...details, skipRowId: true });
       },
-      allRowsConnection(previous, _options, resource) {
-        return rootFieldName(resource) ?? previous!.call(this, resource);
+      // auditLogs, not allAuditLogs
+      _allRows(_previous, _options, resource) {
+        return this.camelCase(this.pluralize(this._singularizedResourceName(resource)));
       },
-      allRowsList(previous, _options, resource) {
-        return rootFieldName(resource) ?? previous!.call(this, resource);
+      // auditEvents, not auditEventsList
+      allRowsList(_previous, _options, resource) {
+        return this._allRows(resource);
       },
     },
   },

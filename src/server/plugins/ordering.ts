@@ -9,6 +9,14 @@ import "postgraphile";
 import type { PgSelectQueryBuilder } from "postgraphile/@dataplan/pg";
 import { wrapPlans } from "postgraphile/utils";
 
+declare global {
+  namespace GraphileBuild {
+    interface BehaviorStrings {
+      occurredAtOrder: true;
+    }
+  }
+}
+
 function byOccurredAt(direction: "ASC" | "DESC") {
   return function apply(queryBuilder: PgSelectQueryBuilder) {
     queryBuilder.orderBy({ attribute: "occurred_at", direction });
@@ -17,18 +25,26 @@ function byOccurredAt(direction: "ASC" | "DESC") {
   };
 }
 
-const isAuditLogCodec = (codec: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined) =>
-  codec?.extensions?.pg?.schemaName === "audit" && codec.extensions.pg.name === "log";
-
 export const AuditOrderingPlugin: GraphileConfig.Plugin = {
   name: "AuditOrderingPlugin",
   description: "AuditLogsOrderBy: OCCURRED_AT_DESC (the default) and OCCURRED_AT_ASC, both tie-broken by id.",
   version: "1.0.0",
   after: ["PgConnectionArgOrderByPlugin", "PgOrderAllAttributesPlugin", "PgOrderByPrimaryKeyPlugin", "PgOrderCustomFieldsPlugin"],
   schema: {
+    behaviorRegistry: {
+      add: {
+        occurredAtOrder: {
+          description: "on a table's codec: order it by occurred_at and id only, newest first by default",
+          entities: ["pgCodec"],
+        },
+      },
+    },
+    // Off unless a table's smart tags ask for it (audit.log's do, in exposure.ts).
+    entityBehavior: { pgCodec: "-occurredAtOrder" },
     hooks: {
-      GraphQLEnumType_values(values, _build, context) {
-        if (!context.scope.isPgRowSortEnum || !isAuditLogCodec(context.scope.pgCodec)) return values;
+      GraphQLEnumType_values(values, build, context) {
+        const { isPgRowSortEnum, pgCodec } = context.scope;
+        if (!isPgRowSortEnum || !pgCodec || !build.behavior.pgCodecMatches(pgCodec, "occurredAtOrder")) return values;
         // The first value is the default of `orderBy` (PgConnectionArgOrderByDefaultValuePlugin
         // falls back to it when there is no PRIMARY_KEY_ASC).
         return {

@@ -1,4 +1,4 @@
-// Builds the Audit Logs page (src/web/page) into dist/web, which the server
+// Builds the Audit Logs page (src/browser) into dist/web, which the server
 // serves at `/`. Everything is bundled: the page loads nothing from a CDN.
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
@@ -6,7 +6,7 @@ import { defineConfig } from "vite";
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 export default defineConfig({
-  root: here("./page"),
+  root: here("."),
   base: "/",
   publicDir: false,
   logLevel: "warn",

@@ -11,7 +11,9 @@ import { loadDemo } from "../../../src/demo/load.ts";
 import { signDemoTokens } from "../../../src/demo/tokens.ts";
 import { createLogger } from "../../../src/log.ts";
 import { startServer, type RunningServer } from "../../../src/server/app.ts";
-import { DEFAULT_DIST_DIR, webRoutes, type DemoToken } from "../../../src/web/routes.ts";
+import { DEFAULT_DIST_DIR } from "../../../src/server/routes/page.ts";
+import { webRoutes } from "../../../src/server/routes/web-routes.ts";
+import type { DemoToken } from "../../../src/shared/demo-token.ts";
 import { createTestDatabase, type TestDatabase } from "../../support/database.ts";
 import { seedWebData, type WebSeed } from "./seed.ts";
 

@@ -1,5 +1,5 @@
 // The GraphQL operations of the page, with the shapes they return.
-import type { AuditEntry } from "../entry.ts";
+import type { AuditEntry } from "../shared/entry.ts";
 import { graphql } from "./api.ts";
 
 export interface CatalogueEvent {

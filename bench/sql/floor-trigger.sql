@@ -1,4 +1,5 @@
--- Not a design: the floor of the single-row section. The least any audit
+-- Not a design: the floor of the single-row section, measured beside the
+-- capture in every run (the third side of each alternation). The least any audit
 -- trigger writing into this audit.log can do per write: one AFTER ROW
 -- trigger per table that inserts one row of the same shape into the same
 -- partitioned table, with the same seven indexes, the same key distribution
@@ -6,9 +7,9 @@
 -- values of typical size, but no diff, no events, no redaction and no
 -- fallbacks. What separates the product's capture from this row is the cost
 -- of its logic; what separates this row from the unaudited side is the cost
--- of storing an audit entry at all. It replaces the product's capture
--- triggers (_900_audit_*) under the same names, so that the bench's
--- switches turn it on and off.
+-- of storing an audit entry at all. Installed disabled as _902_audit_floor_*
+-- next to the product's capture; the bench's switch (setCaptureMode 'floor')
+-- turns it on and the capture off.
 create schema if not exists bench_floor;
 
 create or replace function bench_floor.insert_one_row() returns trigger
@@ -36,7 +37,24 @@ begin
 end
 $$;
 
--- The product's capture off; the floor's triggers on, under the same names
--- (bench/sql/peer-triggers.sql), on every table with a tenant and an account
+-- AFTER ROW triggers, disabled, on every table with a tenant and an account
 -- column (the bench's workload writes only such tables).
-call bench.install_peer('bench_floor.insert_one_row()', '{tenant_id,account_id}');
+do $$
+declare
+  t regclass;
+  op text;
+begin
+  for t in
+    select c.oid::regclass from pg_class c
+     where c.relnamespace = 'app'::regnamespace and c.relkind = 'r'
+       and (select count(*) from pg_attribute a
+             where a.attrelid = c.oid and a.attname in ('tenant_id', 'account_id') and not a.attisdropped) = 2
+  loop
+    foreach op in array array['insert', 'update', 'delete'] loop
+      execute format('drop trigger if exists %I on %s', '_902_audit_floor_' || op, t);
+      execute format('create trigger %I after %s on %s for each row execute function bench_floor.insert_one_row()', '_902_audit_floor_' || op, op, t);
+      execute format('alter table %s disable trigger %I', t, '_902_audit_floor_' || op);
+    end loop;
+  end loop;
+end
+$$;

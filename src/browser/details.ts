@@ -1,6 +1,6 @@
 // The details panel of one entry: the change field by field (old → new),
 // redacted values shown as such, the request context, and the raw JSON.
-import type { AuditEntry } from "../entry.ts";
+import type { AuditEntry } from "../shared/entry.ts";
 import { h } from "./dom.ts";
 import { REDACTED, describeActor, formatLocal, formatRelative, humanize } from "./format.ts";
 

@@ -4,24 +4,22 @@ import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
 import { byId, h, replace } from "./dom.ts";
-import type { AuditEntry } from "../entry.ts";
-import { runExport, type ExportFormat } from "./export.ts";
+import { runExport } from "./export.ts";
 import {
-  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, isEventName, parseFilters,
-  resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey, type ResolvedFilters,
-} from "../filters.ts";
+  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
+  resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
+} from "./filter-state.ts";
 import { describeActor, formatLocal, formatNumber, formatRelative, humanize, isoToLocalInput, localInputToIso, shortId } from "./format.ts";
 import {
   fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
   type Actor, type Bucket, type BucketSize, type CatalogueEvent, type MatchCount,
 } from "./queries.ts";
 import { clearSession, isExpired, loadSession, saveSession, type Session } from "./session.ts";
-
-interface DemoToken {
-  label: string;
-  description: string;
-  token: string;
-}
+import { ROLE_TITLES, isAdminRole } from "../shared/admin-roles.ts";
+import type { DemoToken } from "../shared/demo-token.ts";
+import type { AuditEntry } from "../shared/entry.ts";
+import type { ExportFormat } from "../shared/export-format.ts";
+import { isEventName } from "../shared/filters.ts";
 
 const state = {
   session: null as Session | null,
@@ -149,7 +147,7 @@ async function showSignIn(message: string | null): Promise<void> {
 // ---------------------------------------------------------------------------
 
 function roleLabel(role: string | undefined): string {
-  return role === "tenant_admin" ? "Tenant admin" : role === "account_admin" ? "Account admin" : role ?? "Unknown role";
+  return isAdminRole(role) ? ROLE_TITLES[role] : role ?? "Unknown role";
 }
 
 function renderIdentity(): void {

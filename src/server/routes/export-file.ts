@@ -1,17 +1,9 @@
-// The export of the Audit Logs page: every entry matching the page's filters,
-// as CSV or JSON Lines, streamed while it is read. The SQL runs as
-// the caller's scope role and verified claims (through the server's scoped
-// query), so row-level security decides what is exported, exactly as for the
-// GraphQL API. Keyset pagination in short transactions: each batch is one
-// index range scan, no transaction stays open for the whole download, and the
-// response is written as batches arrive, waiting for the client to keep up.
-import type { AuditEntry } from "./entry.ts";
-import type { ResolvedFilters } from "./filters.ts";
-import { isEventName } from "./filters.ts";
-
-export type ExportFormat = "csv" | "jsonl";
-
-export const EXPORT_FORMATS: readonly ExportFormat[] = ["csv", "jsonl"];
+// The export's file: which entries go in it (keyset batches of SQL, newest
+// first, narrowed by the page's filters) and how each is written (CSV or
+// JSON Lines, with the API's field names). export.ts streams it.
+import type { AuditEntry } from "../../shared/entry.ts";
+import type { ExportFormat } from "../../shared/export-format.ts";
+import { isEventName, type ResolvedFilters } from "../../shared/filters.ts";
 
 /** The export's columns: every field of an entry, with the API's names. */
 export const EXPORT_COLUMNS: readonly (keyof AuditEntry)[] = [
@@ -54,11 +46,10 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
            l.tenant_id as "tenantId", l.account_id as "accountId",
            l.actor_type as "actorType", l.actor_id as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName",
            l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.event,
-           coalesce(e.description, l.event) as "description",
+           audit.log_description(l) as "description",
            l.old_values as "oldValues", l.new_values as "newValues", l.context,
            l.transaction_id::text as "transactionId"
       from audit.log l
-      left join audit.events e on e.event = l.event
      ${where.length > 0 ? `where ${where.join("\n       and ")}` : ""}
      order by l.occurred_at desc, l.id desc
      limit ${add(limit)}`;

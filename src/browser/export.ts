@@ -1,9 +1,8 @@
 // Export: the server streams every matching entry (same token, same RLS);
 // the page reads the stream to show progress, then hands the file to the
 // browser's download. Nothing is paged through GraphQL here.
+import type { ExportFormat } from "../shared/export-format.ts";
 import { ApiError } from "./api.ts";
-
-export type ExportFormat = "csv" | "jsonl";
 
 export interface ExportProgress {
   rows: number;

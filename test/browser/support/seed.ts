@@ -4,8 +4,9 @@
 // over the last weeks like real activity.
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
-import { withAuditContext, type AuditContext } from "../../../src/client/audit-context.ts";
-import { inTransaction } from "../../../src/db/transaction.ts";
+import { withAuditContext, type AuditContext } from "../../../src/application/audit-context.ts";
+import { backdate } from "../../support/backdate.ts";
+import { lastEntryId } from "../../support/fixtures.ts";
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -25,19 +26,6 @@ export interface WebSeed {
   otherUserId: string;
 }
 
-async function lastId(owner: pg.Pool): Promise<string> {
-  const { rows } = await owner.query<{ max: string | null }>("select max(id)::text as max from audit.log");
-  return rows[0]?.max ?? "0";
-}
-
-/** Moves the entries written after `afterId` to `at` (keeping their ids, hence their order). */
-async function backdate(owner: pg.Pool, afterId: string, at: Date): Promise<void> {
-  await inTransaction(owner, async (client) => {
-    await client.query("set local audit.maintenance = 'on'");
-    await client.query("update audit.log set occurred_at = $2 where id > $1", [afterId, at]);
-  });
-}
-
 export async function seedWebData(app: pg.Pool, owner: pg.Pool, now = Date.now()): Promise<WebSeed> {
   const s: WebSeed = {
     tenantId: randomUUID(), opsAccountId: randomUUID(), finAccountId: randomUUID(),
@@ -49,11 +37,12 @@ export async function seedWebData(app: pg.Pool, owner: pg.Pool, now = Date.now()
     otherTenantId: randomUUID(), otherAccountId: randomUUID(), otherUserId: randomUUID(),
   };
   const step = async (at: number, context: AuditContext, work: (c: pg.PoolClient) => Promise<unknown>) => {
-    const before = await lastId(owner);
+    const before = await lastEntryId(owner);
     await withAuditContext(app, context, async (c) => {
       await work(c);
     });
-    await backdate(owner, before, new Date(at));
+    // The step's entries move to `at`, keeping their ids (hence their order).
+    await backdate(owner, "update audit.log set occurred_at = $2 where id > $1", [before, new Date(at)]);
   };
   const system: AuditContext = { actor_type: "system", actor_name: "provisioning" };
   const as = (user: { id: string }, extra: Partial<AuditContext> = {}): AuditContext => ({ actor_type: "user", actor_id: user.id, ...extra });

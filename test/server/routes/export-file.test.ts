@@ -1,0 +1,43 @@
+// The export's file without a database: CSV, JSON Lines and the batches' SQL.
+import { describe, expect, test } from "vitest";
+import { csvHeader, csvLine, exportBatchQuery, jsonLine, neutralizeFormula } from "../../../src/server/routes/export-file.ts";
+import type { AuditEntry } from "../../../src/shared/entry.ts";
+
+const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
+
+const row: AuditEntry = {
+  id: "42", occurredAt: "2026-03-10T12:00:00.123456Z", tenantId: USER, accountId: null, actorType: "user", actorId: USER,
+  actorEmail: "=HYPERLINK(\"x\")", actorName: "Ada, \"the\" Admin\nline 2", action: "update", resourceType: "settings",
+  entityId: "-1", event: "settings.updated", description: "Settings updated",
+  oldValues: { value: { password: "[redacted]", note: "a,b" } }, newValues: null, context: { ip: "1.2.3.4" }, transactionId: "7",
+};
+
+describe("export", () => {
+  test("CSV follows RFC 4180 and keeps formulas from spreadsheets", () => {
+    expect(csvHeader()).toBe("id,occurredAt,tenantId,accountId,actorType,actorId,actorEmail,actorName,action,resourceType,entityId,event,description,oldValues,newValues,context,transactionId\r\n");
+    const line = csvLine(row);
+    expect(line.endsWith("\r\n")).toBe(true);
+    expect(line).toContain(`,"'=HYPERLINK(""x"")","Ada, ""the"" Admin\nline 2",`);
+    expect(line).toContain(`,'-1,`);
+    expect(line).toContain(`"{""value"":{""password"":""[redacted]"",""note"":""a,b""}}",,`);
+    expect(neutralizeFormula("@SUM(A1)")).toBe("'@SUM(A1)");
+    expect(neutralizeFormula("ada@example.test")).toBe("ada@example.test");
+  });
+
+  test("JSON Lines: one object per line with the API's field names", () => {
+    const line = jsonLine(row);
+    expect(line.endsWith("\n")).toBe(true);
+    expect(line.slice(0, -1)).not.toContain("\n");
+    expect(JSON.parse(line)).toEqual({ ...row });
+  });
+
+  test("batches are keyset pages in the list's order, with the filters as parameters", () => {
+    const q = exportBatchQuery({ action: "member.removed", resourceType: null, actorId: USER, entityId: "e'; drop", from: "2026-01-01T00:00:00.000Z", to: null },
+      { occurredAt: "2026-02-01T00:00:00.000001Z", id: "99" }, 500);
+    expect(q.text).toContain("l.event = $2");
+    expect(q.text).toContain("(l.occurred_at, l.id) < ($5::timestamptz, $6::bigint)");
+    expect(q.text).toMatch(/order by l\.occurred_at desc, l\.id desc\s+limit \$7/);
+    expect(q.text).not.toContain("drop");
+    expect(q.values).toEqual(["2026-01-01T00:00:00.000Z", "member.removed", USER, "e'; drop", "2026-02-01T00:00:00.000001Z", "99", 500]);
+  });
+});

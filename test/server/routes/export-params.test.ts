@@ -1,0 +1,18 @@
+// The export's filter parameters: the page writes them, the server reads
+// them back strictly.
+import { describe, expect, test } from "vitest";
+import { resolvedToParams } from "../../../src/browser/filter-state.ts";
+import { FilterError, parseResolvedParams } from "../../../src/server/routes/export-params.ts";
+
+const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
+
+describe("filters", () => {
+  test("export parameters are strict", () => {
+    const r = { action: "update", resourceType: "api_key", actorId: USER, entityId: "x,y", from: "2026-01-01T00:00:00.000Z", to: null };
+    expect(parseResolvedParams(resolvedToParams(r))).toEqual(r);
+    expect(() => parseResolvedParams(new URLSearchParams("user=bob"))).toThrow(FilterError);
+    expect(() => parseResolvedParams(new URLSearchParams("from=soon"))).toThrow(/ISO 8601/);
+    expect(() => parseResolvedParams(new URLSearchParams("tenant_id=x"))).toThrow(/unknown parameter/);
+    expect(() => parseResolvedParams(new URLSearchParams("action=a;b"))).toThrow(FilterError);
+  });
+});
