@@ -1,0 +1,41 @@
+// Runs the crash-without-loss scenario (support/crash-harness.ts) in a
+// process of its own and prints its figures as one JSON line.
+//   node test/reliability/crash-run.ts [--clients N] [--crashes N] [--seconds N] [--seed N] [--unsafe-async-commit]
+// `npm run soak` runs the long form; test/reliability/crash.test.ts the short one.
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { createLogger } from "../../src/log.ts";
+import { runCrashScenario } from "./support/crash-harness.ts";
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: "string", default: "4" },
+    crashes: { type: "string", default: "2" },
+    seconds: { type: "string", default: "12" },
+    seed: { type: "string", default: String(Date.now() % 1_000_000) },
+    // only to show that the checks catch lost commits (crash.test.ts)
+    "unsafe-async-commit": { type: "boolean", default: false },
+  },
+});
+const int = (name: keyof typeof values, min: number) => {
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < min) {
+    process.stderr.write(`crash-run: --${name} must be an integer of at least ${min}, got "${values[name]}"\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const options = { clients: int("clients", 1), crashes: int("crashes", 1), seconds: int("seconds", 3), seed: int("seed", 0) };
+const logger = createLogger(process.env.LOG_LEVEL ?? "info");
+try {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "audit-trail-crash-"));
+  const result = await runCrashScenario({ ...options, asyncCommit: values["unsafe-async-commit"], dataDir, logger });
+  process.stdout.write(JSON.stringify({ options, ...result }) + "\n");
+  // The killed clusters' handles cannot be stopped: end the process here.
+  process.exit(result.ok ? 0 : 1);
+} catch (err) {
+  logger.fatal({ err }, "crash scenario failed");
+  process.exit(1);
+}
