@@ -10,7 +10,9 @@ import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createLogger, type Logger } from "../log.ts";
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from "./auth.ts";
 import { authenticateAdmin, authenticateGraphQL } from "./authenticate.ts";
+import { checkGraphQLRequest } from "./graphql-request.ts";
 import { healthHandler } from "./health.ts";
+import { answerClientError, bodyParserError, sendError } from "./http-errors.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, MAX_REQUEST_BYTES, makeAuditPreset } from "./preset.ts";
 import { closeHttpServer } from "./shutdown.ts";
 
@@ -64,9 +66,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const jsonError = (res: express.Response, status: number, message: string, code: string) =>
-  res.status(status).json({ errors: [{ message, extensions: { code } }] });
-
 const NOT_MIGRATED =
   "the database shows no audit.log to audit_authenticator: is it migrated (npm run migrate), and does AUTH_DATABASE_URL name the same database?";
 
@@ -113,38 +112,35 @@ async function mountRoutes(app: Express, server: Server, pgl: PostGraphileInstan
 
   app.all(GRAPHQL_PATH, (req, res, next) => {
     if (req.method === "POST") next();
-    else jsonError(res.set("Allow", "POST"), 405, "Send GraphQL requests with POST", "METHOD_NOT_ALLOWED");
+    else sendError(res.set("Allow", "POST"), { status: 405, message: "Send GraphQL requests with POST", code: "METHOD_NOT_ALLOWED" });
   });
   app.post(
     GRAPHQL_PATH,
     express.json({ limit: MAX_REQUEST_BYTES }),
+    checkGraphQLRequest,
     authenticateGraphQL({ verify: o.verify, allowAnonymousIntrospection: o.introspection, logger: o.logger }),
   );
   // grafserv answers POST /graphql, and /graphiql with its static assets when enabled.
   await pgl.createServ(grafserv).addTo(app, server);
 
   app.use((_req, res) => {
-    jsonError(
-      res,
-      404,
-      o.graphiql ? `Not found; GraphQL is at POST ${GRAPHQL_PATH}, GraphiQL at ${GRAPHIQL_PATH}` : `Not found; GraphQL is at POST ${GRAPHQL_PATH}`,
-      "NOT_FOUND",
-    );
+    sendError(res, {
+      status: 404,
+      message: o.graphiql ? `Not found; GraphQL is at POST ${GRAPHQL_PATH}, GraphiQL at ${GRAPHIQL_PATH}` : `Not found; GraphQL is at POST ${GRAPHQL_PATH}`,
+      code: "NOT_FOUND",
+    });
   });
-  const onError: ErrorRequestHandler = (err: { type?: string; status?: number }, _req, res, next) => {
+  const onError: ErrorRequestHandler = (err: Parameters<typeof bodyParserError>[0], _req, res, next) => {
     if (res.headersSent) {
       next(err);
       return;
     }
-    if (err.type === "entity.too.large") {
-      jsonError(res, 413, `The request body is larger than ${MAX_REQUEST_BYTES} bytes`, "REQUEST_TOO_LARGE");
-    } else if (err.type === "entity.parse.failed") {
-      jsonError(res, 400, "The request body is not valid JSON", "BAD_REQUEST");
-    } else if (typeof err.status === "number" && err.status >= 400 && err.status < 500) {
-      jsonError(res, err.status, "Bad request", "BAD_REQUEST");
+    const clientError = bodyParserError(err);
+    if (clientError) {
+      sendError(res, clientError);
     } else {
       log.error({ err }, "request failed");
-      jsonError(res, 500, "Internal server error", "INTERNAL_SERVER_ERROR");
+      sendError(res, { status: 500, message: "Internal server error", code: "INTERNAL_SERVER_ERROR" });
     }
   };
   app.use(onError);
@@ -180,6 +176,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const pgl = postgraphile(preset);
   const app = express();
   const server = createServer(app);
+  server.on("clientError", answerClientError);
   try {
     // Build the schema now: a database without the audit schema fails start-up, not the first request.
     await checkSchema(pgl);

@@ -13,11 +13,13 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Logger } from "../log.ts";
 import { scopePgSettings } from "./auth.ts";
 import { claimsOf } from "./authenticate.ts";
-import { makeMaskError } from "./errors.ts";
+import { ValidationErrorCodesPlugin, makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
 import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";
 import { AuditArgumentsPlugin, AuditExposurePlugin, AuditTagsPlugin } from "./plugins/exposure.ts";
+import { FilterInputPlugin } from "./plugins/filter-input.ts";
 import { ALLOWED_OPERATORS, AuditFilterOperatorsPlugin } from "./plugins/filters.ts";
+import { InputScalarsPlugin } from "./plugins/input-scalars.ts";
 import { AuditNamingPlugin } from "./plugins/naming.ts";
 import { makeOperationLimitsPlugin } from "./plugins/operation-limits.ts";
 import { AuditEventsOrderPlugin, AuditOrderingPlugin } from "./plugins/ordering.ts";
@@ -74,6 +76,8 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       AuditEventsOrderPlugin,
       makePaginationPlugin(DEFAULT_PAGINATION),
       AuditFilterOperatorsPlugin,
+      FilterInputPlugin,
+      InputScalarsPlugin,
       AuditAggregatesPlugin,
       AuditCappedCountPlugin,
       makeOperationLimitsPlugin({
@@ -83,6 +87,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
         defaultPageSize: DEFAULT_PAGINATION.defaultPageSize,
         maxPageSize: DEFAULT_PAGINATION.maxPageSize,
       }),
+      ValidationErrorCodesPlugin,
     ],
     // No Relay node interface / global ids, and no recursive `query` field.
     disablePlugins: ["NodePlugin", "QueryQueryPlugin"],
@@ -97,6 +102,8 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       connectionFilterSetofFunctions: false,
       connectionFilterRelations: false,
       connectionFilterLogicalOperators: true,
+      // Kept off as a second line: filter-input.ts answers null and empty
+      // values before connection-filter sees them.
       connectionFilterAllowNullInput: false,
       connectionFilterAllowEmptyObjectInput: false,
     },

@@ -5,8 +5,12 @@
 // or while new entries arrive. It is also the order of the indexes, which
 // all end in (occurred_at, id). Other sort keys are not offered: sorting a
 // tenant's whole log by, say, action cannot use an index.
+// `orderBy: null` and `orderBy: []` mean the default order, like leaving
+// the argument out (PostGraphile would otherwise read in no order at all,
+// with offset-based cursors); more than one ordering is refused.
 import "postgraphile";
-import type { PgSelectQueryBuilder } from "postgraphile/@dataplan/pg";
+import type { PgSelectQueryBuilder, PgSelectStep } from "postgraphile/@dataplan/pg";
+import { SafeError, type FieldArg } from "postgraphile/grafast";
 import { wrapPlans } from "postgraphile/utils";
 
 declare global {
@@ -25,11 +29,29 @@ function byOccurredAt(direction: "ASC" | "DESC") {
   };
 }
 
+/** The orderBy of a request, applied; null or [] is the default, newest first. */
+function applyOrderBy(queryBuilder: PgSelectQueryBuilder, value: unknown): PgSelectQueryBuilder | undefined {
+  const orders = (value ?? []) as readonly unknown[];
+  if (orders.length === 0) {
+    byOccurredAt("DESC")(queryBuilder);
+    return undefined;
+  }
+  if (orders.length > 1) {
+    throw new SafeError(`orderBy takes one ordering, OCCURRED_AT_DESC or OCCURRED_AT_ASC (both break ties by id); got ${orders.length}.`, {
+      code: "INVALID_ORDER_BY",
+    });
+  }
+  return queryBuilder; // the enum value's own apply follows
+}
+
 export const AuditOrderingPlugin: GraphileConfig.Plugin = {
   name: "AuditOrderingPlugin",
   description: "AuditLogsOrderBy: OCCURRED_AT_DESC (the default) and OCCURRED_AT_ASC, both tie-broken by id.",
   version: "1.0.0",
-  after: ["PgConnectionArgOrderByPlugin", "PgOrderAllAttributesPlugin", "PgOrderByPrimaryKeyPlugin", "PgOrderCustomFieldsPlugin"],
+  after: [
+    "PgConnectionArgOrderByPlugin", "PgConnectionArgOrderByDefaultValuePlugin", "PgOrderAllAttributesPlugin", "PgOrderByPrimaryKeyPlugin",
+    "PgOrderCustomFieldsPlugin",
+  ],
   schema: {
     behaviorRegistry: {
       add: {
@@ -42,6 +64,19 @@ export const AuditOrderingPlugin: GraphileConfig.Plugin = {
     // Off unless a table's smart tags ask for it (audit.log's do, in exposure.ts).
     entityBehavior: { pgCodec: "-occurredAtOrder" },
     hooks: {
+      GraphQLObjectType_fields_field_args(args, build, context) {
+        const { isPgFieldConnection, pgFieldResource: resource } = context.scope;
+        if (!isPgFieldConnection || !args.orderBy || !resource || !build.behavior.pgCodecMatches(resource.codec, "occurredAtOrder")) return args;
+        return {
+          ...args,
+          orderBy: {
+            ...args.orderBy,
+            applyPlan(_parent: unknown, $connection: { getSubplan(): PgSelectStep }, fieldArg: FieldArg) {
+              fieldArg.apply($connection.getSubplan(), applyOrderBy);
+            },
+          },
+        } as typeof args;
+      },
       GraphQLEnumType_values(values, build, context) {
         const { isPgRowSortEnum, pgCodec } = context.scope;
         if (!isPgRowSortEnum || !pgCodec || !build.behavior.pgCodecMatches(pgCodec, "occurredAtOrder")) return values;

@@ -4,6 +4,7 @@ import {
   FILTER_PARAMS as PARAM, MAX_ENTITY_ID, filterParams, isActionOrEvent, isEntityId, isResourceType, isUuid, isoInstant,
   type ResolvedFilters,
 } from "../../shared/filters.ts";
+import { ISO_DATETIME_EXAMPLE, isIsoDateTime } from "../iso-datetime.ts";
 
 export class FilterError extends Error {
   override name = "FilterError";
@@ -16,8 +17,14 @@ export class FilterError extends Error {
  */
 export function parseResolvedParams(params: URLSearchParams): ResolvedFilters {
   const known = new Set<string>([PARAM.action, PARAM.resourceType, PARAM.from, PARAM.to, PARAM.actorId, PARAM.entityId, "format"]);
+  const seen = new Set<string>();
   for (const key of params.keys()) {
     if (!known.has(key)) throw new FilterError(`unknown parameter "${key}"`);
+    // Which of two values would count is a guess: refuse rather than export either.
+    if (seen.has(key)) throw new FilterError(`parameter "${key}" is given more than once`);
+    seen.add(key);
+    // An empty value is no filter to the page, but in a hand-made request it is a filter lost: refuse it.
+    if (params.get(key)!.trim() === "") throw new FilterError(`parameter "${key}" is empty: give it a value or leave it out`);
   }
   // (no range: the page sends its bounds, and "range" is an unknown parameter here)
   const { action, resourceType, actorId, entityId, from: fromRaw, to: toRaw } = filterParams(params);
@@ -29,9 +36,13 @@ export function parseResolvedParams(params: URLSearchParams): ResolvedFilters {
   }
   if (actorId !== null && !isUuid(actorId)) throw new FilterError(`user must be a uuid, got "${actorId}"`);
   if (entityId !== null && !isEntityId(entityId)) throw new FilterError(`entity must be at most ${MAX_ENTITY_ID} characters`);
+  // (PostgreSQL text cannot hold NUL: it would fail the export's query)
+  if (entityId?.includes("\0")) throw new FilterError("entity must not contain NUL characters");
+  for (const [name, raw] of [["from", fromRaw], ["to", toRaw]] as const) {
+    // Strictly ISO: Date.parse would also read "1" (the year 2001) or roll 2026-02-30 over into March.
+    if (raw !== null && !isIsoDateTime(raw)) throw new FilterError(`${name} must be an ISO 8601 date-time such as ${ISO_DATETIME_EXAMPLE}, got "${raw}"`);
+  }
   const from = isoInstant(fromRaw);
   const to = isoInstant(toRaw);
-  if (fromRaw !== null && from === null) throw new FilterError(`from must be an ISO 8601 date-time, got "${fromRaw}"`);
-  if (toRaw !== null && to === null) throw new FilterError(`to must be an ISO 8601 date-time, got "${toRaw}"`);
   return { action, resourceType, actorId: actorId?.toLowerCase() ?? null, entityId, from, to };
 }

@@ -38,7 +38,7 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   const params = new URLSearchParams(req.originalUrl.split("?")[1] ?? "");
   const format = (params.get("format") ?? "csv") as ExportFormat;
   if (!EXPORT_FORMATS.includes(format)) {
-    sendJsonError(res, 400, `format must be csv or jsonl, got "${format}"`, "BAD_REQUEST");
+    sendJsonError(res, 400, `Bad export request: format must be csv or jsonl, got "${format}"`, "INVALID_EXPORT_PARAMETER");
     return;
   }
   let filters;
@@ -46,7 +46,7 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
     filters = parseResolvedParams(params);
   } catch (err) {
     if (err instanceof FilterError) {
-      sendJsonError(res, 400, `Bad export request: ${err.message}`, "BAD_REQUEST");
+      sendJsonError(res, 400, `Bad export request: ${err.message}`, "INVALID_EXPORT_PARAMETER");
       return;
     }
     throw err;
