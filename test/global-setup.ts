@@ -49,5 +49,10 @@ export default async function setup(project: TestProject) {
     await dropDatabase(rootUrl, templateDatabase).catch(() => undefined);
     if (embedded) await embedded.stop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    // As root with a temporary folder the postgres user cannot enter, the
+    // cluster was kept under /var/lib/audit-trail/clusters/ instead.
+    if (embedded && dataDir && !embedded.clusterDir.startsWith(dataDir + path.sep)) {
+      await rm(path.dirname(embedded.clusterDir), { recursive: true, force: true });
+    }
   };
 }

@@ -75,54 +75,130 @@ create or replace function audit.ensure_partitions(months_ahead integer default 
  set search_path to 'pg_catalog', 'pg_temp'
 as $function$
 declare
-  month_start timestamptz;
-  year_start timestamptz;
+  target record;
   created integer := 0;
-  wanted timestamptz[];
 begin
   if months_ahead < 0 or months_ahead > 120 then
     raise exception 'audit.ensure_partitions: months_ahead must be between 0 and 120' using errcode = '22023';
   end if;
-  -- the months ahead, plus every month that has rows in the default partition
-  select array_agg(distinct m order by m) into wanted from (
-    select date_trunc('month', now() at time zone 'UTC') at time zone 'UTC' + make_interval(months => g) as m
-      from generate_series(0, months_ahead) g
+  perform pg_advisory_xact_lock(hashtextextended('audit.log partitions', 0));
+  -- the months ahead, every month that has rows in the default partition,
+  -- and the ranges a batched move has staged
+  for target in
+    select distinct p.part_name, p.range_start, p.range_end from (
+      select date_trunc('month', now() at time zone 'UTC') at time zone 'UTC' + make_interval(months => g) as m
+        from generate_series(0, months_ahead) g
+      union
+      select date_trunc('month', occurred_at at time zone 'UTC') at time zone 'UTC' from audit.log_default
+    ) months
+    cross join lateral audit_private.log_partition_for(months.m) p
+    where not audit_private.partition_covers(months.m)
     union
-    select date_trunc('month', occurred_at at time zone 'UTC') at time zone 'UTC' from audit.log_default
-  ) months;
-
-  foreach month_start in array wanted loop
-    year_start := date_trunc('year', month_start at time zone 'UTC') at time zone 'UTC';
-    continue when audit_private.partition_covers(month_start);
-    if exists (select from pg_inherits i join pg_class c on c.oid = i.inhrelid
-                where i.inhparent = 'audit.log'::regclass
-                  and c.relname like 'log\_' || to_char(year_start at time zone 'UTC', 'YYYY') || '\_%') then
-      -- a year that earlier versions partitioned by month stays monthly
-      perform audit_private.create_log_partition('log_' || to_char(month_start at time zone 'UTC', 'YYYY_MM'), month_start,
-                                                 (month_start at time zone 'UTC' + interval '1 month') at time zone 'UTC');
-    else
-      perform audit_private.create_log_partition('log_' || to_char(year_start at time zone 'UTC', 'YYYY'), year_start,
-                                                 (year_start at time zone 'UTC' + interval '1 year') at time zone 'UTC');
-    end if;
+    select s.part_name, s.range_start, s.range_end from audit_private.staged_log_partitions() s
+    order by 2
+  loop
+    perform audit_private.create_log_partition(target.part_name, target.range_start, target.range_end);
     created := created + 1;
   end loop;
   return created;
 end
 $function$;
-comment on function audit.ensure_partitions(months_ahead integer) is 'Creates the partitions of audit.log (one a year) covering this month and months_ahead more, and moves rows that landed in the default partition into their partition. Returns the number of partitions created. Safe to run at any time, also under write load: a new partition is attached without blocking writers or readers of audit.log.';
+comment on function audit.ensure_partitions(months_ahead integer) is 'Creates the partitions of audit.log (one a year) covering this month and months_ahead more, and moves rows that landed in the default partition into their partition, in this one transaction (for many rows, the server and `npm run migrate` move them in batches instead: audit_private.move_default_batch). Returns the number of partitions created. Safe to run at any time, also under write load: a new partition is attached without blocking writers or readers of audit.log.';
+
+create or replace function audit_private.attach_staged_partitions()
+ returns setof text
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  staged record;
+begin
+  perform pg_advisory_xact_lock(hashtextextended('audit.log partitions', 0));
+  if not exists (select from audit_private.staged_log_partitions()) then
+    return;
+  end if;
+  -- The parent, then the default partition: the order ATTACH PARTITION
+  -- takes them in, so that this cannot deadlock with another attach.
+  -- An insert routed to the default partition before the attach, and
+  -- checked against its bounds after it (when it gets the lock), fails:
+  -- PostgreSQL re-checks the default partition's constraint. Past ranges
+  -- only see such inserts from imports (retried by whoever imports); when a
+  -- staged range is still being written (the current year's partition was
+  -- missing), writers wait for this transaction instead (SHARE ROW EXCLUSIVE
+  -- on the parent keeps them before their routing).
+  if exists (select from audit_private.staged_log_partitions() s where s.range_end > now() - interval '1 day') then
+    lock table only audit.log in share row exclusive mode;
+  else
+    lock table only audit.log in share update exclusive mode;
+  end if;
+  lock table audit.log_default in access exclusive mode;
+  perform set_config('audit.maintenance', 'on', true);
+  for staged in select * from audit_private.staged_log_partitions() loop
+    -- entries written into the default partition since the batches passed
+    execute format(
+      'with moved as (delete from audit.log_default where occurred_at >= $1 and occurred_at < $2 returning *)'
+      || ' insert into audit.%I overriding system value select * from moved', staged.part_name)
+      using staged.range_start, staged.range_end;
+    -- (built before by the driver; here only if it did not)
+    perform audit_private.index_log_partition(staged.part_name);
+    execute format('alter table audit.log attach partition audit.%I for values from (%L) to (%L)',
+                   staged.part_name, staged.range_start, staged.range_end);
+    execute format('alter table audit.%I drop constraint staged_partition_range', staged.part_name);
+    return next staged.part_name;
+  end loop;
+  perform set_config('audit.maintenance', '', true);
+end
+$function$;
+comment on function audit_private.attach_staged_partitions() is 'Ends a batched move out of the default partition: moves what is left of the staged ranges and attaches their tables to audit.log, in one short transaction that holds the default partition (set lock_timeout: it waits for readers of audit.log). Returns the partitions attached.';
 
 create or replace function audit_private.create_log_partition(part_name text, range_start timestamp with time zone, range_end timestamp with time zone)
  returns void
  language plpgsql
  set search_path to 'pg_catalog', 'pg_temp'
 as $function$
+begin
+  perform pg_advisory_xact_lock(hashtextextended('audit.log partitions', 0));
+  perform audit_private.create_log_partition_table(part_name, range_start, range_end);
+  if exists (select from audit.log_default where occurred_at >= range_start and occurred_at < range_end) then
+    -- Move the range's rows out of the default partition (in this one
+    -- transaction: the batched path is move_default_batch), then attach.
+    perform set_config('audit.maintenance', 'on', true);
+    execute format(
+      'with moved as (delete from audit.log_default where occurred_at >= %L and occurred_at < %L returning *)'
+      || ' insert into audit.%I overriding system value select * from moved', range_start, range_end, part_name);
+    perform set_config('audit.maintenance', '', true);
+  end if;
+  execute format('alter table audit.log attach partition audit.%I for values from (%L) to (%L)', part_name, range_start, range_end);
+  execute format('alter table audit.%I drop constraint staged_partition_range', part_name);
+end
+$function$;
+comment on function audit_private.create_log_partition(part_name text, range_start timestamp with time zone, range_end timestamp with time zone) is 'Creates one partition of audit.log for [range_start, range_end), moving the range''s rows out of the default partition in this transaction, without blocking writers.';
+
+create or replace function audit_private.create_log_partition_table(part_name text, range_start timestamp with time zone, range_end timestamp with time zone)
+ returns void
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
 declare
+  existing regclass := to_regclass(format('audit.%I', part_name));
   col record;
 begin
+  if existing is not null then
+    if exists (select from pg_constraint k where k.conrelid = existing and k.conname = 'staged_partition_range')
+       and not (select relispartition from pg_class where oid = existing) then
+      return;
+    end if;
+    raise exception 'audit.%: a table of that name exists and is not a partition being staged', part_name
+      using errcode = '42P07', hint = 'A detached partition? Rename it, or attach it to audit.log yourself.';
+  end if;
   -- A standalone table attached afterwards: ATTACH PARTITION takes SHARE
   -- UPDATE EXCLUSIVE on audit.log (CREATE TABLE ... PARTITION OF would take
-  -- ACCESS EXCLUSIVE and queue every writer behind any open reader).
+  -- ACCESS EXCLUSIVE and queue every writer behind any open reader). The
+  -- attach builds its indexes (index_log_partition, when it holds entries).
   execute format('create table audit.%I (like audit.log including defaults including constraints)', part_name);
+  -- Its bounds, checked: the attach then need not scan it (dropped once attached).
+  execute format('alter table audit.%I add constraint staged_partition_range check (occurred_at >= %L and occurred_at < %L)',
+                 part_name, range_start, range_end);
   execute format('create trigger _000_append_only_truncate before truncate on audit.%I for each statement execute function audit_private.refuse_log_truncate()', part_name);
   execute format('comment on table audit.%I is %L', part_name,
     format('Audit entries from %s to %s (partition of audit.log; read through audit.log).',
@@ -138,18 +214,9 @@ begin
   loop
     execute format('alter table audit.%I alter column %I set statistics %s', part_name, col.attname, col.attstattarget);
   end loop;
-  if exists (select from audit.log_default where occurred_at >= range_start and occurred_at < range_end) then
-    -- Move the range's rows out of the default partition, then attach.
-    perform set_config('audit.maintenance', 'on', true);
-    execute format(
-      'with moved as (delete from audit.log_default where occurred_at >= %L and occurred_at < %L returning *)'
-      || ' insert into audit.%I overriding system value select * from moved', range_start, range_end, part_name);
-    perform set_config('audit.maintenance', '', true);
-  end if;
-  execute format('alter table audit.log attach partition audit.%I for values from (%L) to (%L)', part_name, range_start, range_end);
 end
 $function$;
-comment on function audit_private.create_log_partition(part_name text, range_start timestamp with time zone, range_end timestamp with time zone) is 'Creates one partition of audit.log for [range_start, range_end), moving the range''s rows out of the default partition, without blocking writers.';
+comment on function audit_private.create_log_partition_table(part_name text, range_start timestamp with time zone, range_end timestamp with time zone) is 'Creates the table of a partition of audit.log for [range_start, range_end), not yet attached (or reuses one a batched move staged).';
 
 create or replace function audit_private.in_maintenance()
  returns boolean
@@ -161,6 +228,126 @@ as $function$
             or (select rolsuper from pg_roles where rolname = current_user))
   $function$;
 comment on function audit_private.in_maintenance() is 'True inside a maintenance transaction of the audit table''s owner.';
+
+create or replace function audit_private.index_log_partition(part_name text)
+ returns void
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  staged constant regclass := format('audit.%I', part_name)::regclass;
+  idx record;
+begin
+  if exists (select from pg_index where indrelid = staged) then
+    return;
+  end if;
+  if (select setting::bigint from pg_settings where name = 'maintenance_work_mem') < 262144 then
+    perform set_config('maintenance_work_mem', '256MB', true);
+  end if;
+  -- One core: this runs beside the server, whose audited writes waited for
+  -- CPU (up to 0.7 s on two cores) while parallel workers built indexes.
+  perform set_config('max_parallel_maintenance_workers', '0', true);
+  for idx in
+    select i.indisunique as is_unique, pg_get_indexdef(i.indexrelid) as def, k.oid as constraint_oid
+      from pg_index i left join pg_constraint k on k.conindid = i.indexrelid and k.conrelid = i.indrelid
+     where i.indrelid = 'audit.log'::regclass
+     order by k.oid nulls last, i.indexrelid
+  loop
+    if idx.constraint_oid is not null then
+      execute format('alter table %s add %s', staged, pg_get_constraintdef(idx.constraint_oid));
+    else
+      execute format('create %sindex on %s using %s', case when idx.is_unique then 'unique ' else '' end, staged,
+                     substring(idx.def from ' USING (.*)$'));
+    end if;
+  end loop;
+end
+$function$;
+comment on function audit_private.index_log_partition(part_name text) is 'Builds the indexes of audit.log on a staged table (one not yet attached) that has none.';
+
+create or replace function audit_private.log_partition_for(t timestamp with time zone, out part_name text, out range_start timestamp with time zone, out range_end timestamp with time zone)
+ returns record
+ language plpgsql
+ stable
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  month_start constant timestamptz := date_trunc('month', t at time zone 'UTC') at time zone 'UTC';
+  year_start constant timestamptz := date_trunc('year', t at time zone 'UTC') at time zone 'UTC';
+begin
+  if exists (select from pg_inherits i join pg_class c on c.oid = i.inhrelid
+              where i.inhparent = 'audit.log'::regclass
+                and c.relname like 'log\_' || to_char(year_start at time zone 'UTC', 'YYYY') || '\_%') then
+    part_name := 'log_' || to_char(month_start at time zone 'UTC', 'YYYY_MM');
+    range_start := month_start;
+    range_end := (month_start at time zone 'UTC' + interval '1 month') at time zone 'UTC';
+  else
+    part_name := 'log_' || to_char(year_start at time zone 'UTC', 'YYYY');
+    range_start := year_start;
+    range_end := (year_start at time zone 'UTC' + interval '1 year') at time zone 'UTC';
+  end if;
+end
+$function$;
+comment on function audit_private.log_partition_for(t timestamp with time zone, OUT part_name text, OUT range_start timestamp with time zone, OUT range_end timestamp with time zone) is 'The partition of audit.log the instant t belongs in (name and bounds): its year''s, or its month''s in a year partitioned by month.';
+
+create or replace function audit_private.move_default_batch(batch_size integer, before_tenant uuid default null::uuid, before_time timestamp with time zone default null::timestamp with time zone, before_id bigint default null::bigint, out moved bigint, out last_tenant uuid, out last_time timestamp with time zone, out last_id bigint)
+ returns record
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  tids tid[];
+  months timestamptz[];
+  target record;
+  n bigint;
+  replication_role text;
+begin
+  if batch_size is null or batch_size < 1 then
+    raise exception 'audit_private.move_default_batch: batch_size must be positive' using errcode = '22023';
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('audit.log partitions', 0));
+  moved := 0;
+  -- The next batch_size entries in the primary key's order, newest first,
+  -- from the cursor on (from the top without one).
+  with k as materialized (
+    select d.ctid, d.tenant_id, d.occurred_at, d.id from audit.log_default d
+     where (d.tenant_id, d.occurred_at, d.id) < (coalesce(before_tenant, 'ffffffff-ffff-ffff-ffff-ffffffffffff'),
+                                                  coalesce(before_time, 'infinity'), coalesce(before_id, 9223372036854775807))
+     order by d.tenant_id desc, d.occurred_at desc, d.id desc
+     limit batch_size)
+  select (select array_agg(k.ctid) from k),
+         (select array_agg(distinct date_trunc('month', k.occurred_at at time zone 'UTC') at time zone 'UTC') from k),
+         l.tenant_id, l.occurred_at, l.id
+    into tids, months, last_tenant, last_time, last_id
+    from (select k.tenant_id, k.occurred_at, k.id from k order by k.tenant_id, k.occurred_at, k.id limit 1) l;
+  if last_tenant is null then
+    return; -- nothing left after the cursor
+  end if;
+  perform set_config('audit.maintenance', 'on', true);
+  -- The guard's verdict is known (maintenance): spare asking it per entry.
+  -- Restored below, so that a caller's transaction goes on as it was.
+  if has_parameter_privilege('session_replication_role', 'SET') then
+    replication_role := current_setting('session_replication_role');
+    perform set_config('session_replication_role', 'replica', true);
+  end if;
+  for target in
+    select distinct p.part_name, p.range_start, p.range_end
+      from unnest(months) m cross join lateral audit_private.log_partition_for(m) p
+  loop
+    perform audit_private.create_log_partition_table(target.part_name, target.range_start, target.range_end);
+    execute format(
+      'with moved as (delete from audit.log_default where ctid = any($1) and occurred_at >= $2 and occurred_at < $3 returning *)'
+      || ' insert into audit.%I overriding system value select * from moved', target.part_name)
+      using tids, target.range_start, target.range_end;
+    get diagnostics n = row_count;
+    moved := moved + n;
+  end loop;
+  if replication_role is not null then
+    perform set_config('session_replication_role', replication_role, true);
+  end if;
+  perform set_config('audit.maintenance', '', true);
+end
+$function$;
+comment on function audit_private.move_default_batch(batch_size integer, before_tenant uuid, before_time timestamp with time zone, before_id bigint, OUT moved bigint, OUT last_tenant uuid, OUT last_time timestamp with time zone, OUT last_id bigint) is 'One batch of a move out of the default partition: moves the next batch_size entries of audit.log_default, newest first in the order of its primary key (tenant_id, occurred_at, id) from the cursor on (from the top when null), into their partitions'' staged tables, in this transaction. Returns how many it moved and the key of the last one, the cursor of the next batch (null when none was left). Waits for no writer or reader; audit_private.attach_staged_partitions() ends the move.';
 
 create or replace function audit_private.partition_covers(t timestamp with time zone)
  returns boolean
@@ -204,3 +391,21 @@ begin
 end
 $function$;
 comment on function audit_private.refuse_log_truncate() is 'Keeps audit.log and its partitions append-only against TRUNCATE.';
+
+create or replace function audit_private.staged_log_partitions(out part_name text, out range_start timestamp with time zone, out range_end timestamp with time zone)
+ returns setof record
+ language sql
+ stable
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+    select c.relname::text,
+           make_timestamptz(substr(c.relname, 5, 4)::int, coalesce(nullif(substr(c.relname, 10, 2), '')::int, 1), 1, 0, 0, 0, 'UTC'),
+           (make_timestamp(substr(c.relname, 5, 4)::int, coalesce(nullif(substr(c.relname, 10, 2), '')::int, 1), 1, 0, 0, 0)
+             + case when length(c.relname) = 8 then interval '1 year' else interval '1 month' end) at time zone 'UTC'
+      from pg_class c
+     where c.relnamespace = 'audit'::regnamespace and c.relkind = 'r' and not c.relispartition
+       and c.relname ~ '^log_[0-9]{4}(_[0-9]{2})?$'
+       and exists (select from pg_constraint k where k.conrelid = c.oid and k.conname = 'staged_partition_range')
+     order by c.relname
+  $function$;
+comment on function audit_private.staged_log_partitions(OUT part_name text, OUT range_start timestamp with time zone, OUT range_end timestamp with time zone) is 'The tables a batched move out of the default partition has filled and not yet attached to audit.log (marked by their CHECK constraint staged_partition_range).';

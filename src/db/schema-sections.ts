@@ -78,6 +78,8 @@ export interface ObjectRef {
 
 const STORAGE_FUNCTIONS = new Set([
   "audit.ensure_partitions", "audit_private.create_log_partition", "audit_private.partition_covers",
+  "audit_private.create_log_partition_table", "audit_private.log_partition_for", "audit_private.staged_log_partitions",
+  "audit_private.move_default_batch", "audit_private.attach_staged_partitions", "audit_private.index_log_partition",
   "audit_private.in_maintenance", "audit_private.refuse_log_change", "audit_private.refuse_log_truncate",
 ]);
 const SCOPE_FUNCTIONS = new Set([

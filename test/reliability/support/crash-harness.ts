@@ -146,6 +146,11 @@ export async function runCrashScenario(o: CrashOptions): Promise<CrashResult> {
     const c = new pg.Client({ connectionString: ownerUrl });
     await c.connect();
     await c.query("alter role app_user in database crash set synchronous_commit = off");
+    // and the WAL writer nearly idle, so that acknowledged commits are still
+    // unflushed when the kill comes, however busy the machine is
+    await c.query("alter system set wal_writer_delay = '10s'");
+    await c.query("alter system set wal_writer_flush_after = '64MB'");
+    await c.query("select pg_reload_conf()");
     await c.end();
   }
   const appUrl = withCredentials(ownerUrl, "app_user", server.credentials.appUserPassword);
