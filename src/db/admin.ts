@@ -1,16 +1,6 @@
 // Cluster-level chores that need a superuser: creating the application
 // database and giving the login roles passwords (embedded default and tests).
-import pg from "pg";
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
+import { withClient } from "./connection.ts";
 
 export async function createDatabaseIfMissing(rootUrl: string, name: string, template?: string): Promise<boolean> {
   return withClient(rootUrl, async (c) => {

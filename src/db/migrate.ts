@@ -11,6 +11,7 @@ import JSON5 from "json5";
 import { Logger as MigrateLogger, migrate, watch, type Settings } from "graphile-migrate";
 import pg from "pg";
 import type { Logger } from "../log.ts";
+import { withClient } from "./connection.ts";
 
 const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -82,18 +83,16 @@ export const TRACKING_FILE = `${projectRoot}migrations/tracking.sql`;
  */
 export async function applyTrackingConfiguration(connectionString: string, file = TRACKING_FILE): Promise<void> {
   const sql = await readFile(file, "utf8");
-  const client = new pg.Client({ connectionString });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query(sql);
-    await client.query("commit");
-  } catch (err) {
-    await client.query("rollback").catch(() => undefined);
-    throw new Error(`${path.relative(projectRoot, file)} could not be applied: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-  } finally {
-    await client.end();
-  }
+  await withClient(connectionString, async (client) => {
+    try {
+      await client.query("begin");
+      await client.query(sql);
+      await client.query("commit");
+    } catch (err) {
+      await client.query("rollback").catch(() => undefined);
+      throw new Error(`${path.relative(projectRoot, file)} could not be applied: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  });
 }
 
 /**
@@ -107,16 +106,6 @@ export async function ensurePartitions(connectionString: string): Promise<{ crea
     const { rows } = await client.query<{ created: number }>("select audit.ensure_partitions() as created");
     return { created: rows[0]?.created ?? 0, deferred: false };
   });
-}
-
-async function withClient<T>(connectionString: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 /**

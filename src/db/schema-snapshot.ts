@@ -45,7 +45,7 @@ export async function takeSnapshot(db: Queryable): Promise<Snapshot> {
   const chunks: Chunk[] = [
     ...(await roles(db, ctx)),
     ...(await schemasAndExtensions(db, ctx)),
-    ...(await types(db, ctx)),
+    ...(await types(db)),
     ...(await relations(db, ctx)),
     ...(await functions(db, ctx)),
     ...(await dataRows(db)),
@@ -192,7 +192,7 @@ async function schemasAndExtensions(db: Queryable, ctx: Context): Promise<Chunk[
 // Types (domains, enums)
 // ---------------------------------------------------------------------------
 
-async function types(db: Queryable, _ctx: Context): Promise<Chunk[]> {
+async function types(db: Queryable): Promise<Chunk[]> {
   const { rows } = await db.query<{ schema: string; name: string; kind: string; base: string | null; not_null: boolean; checks: string[]; labels: string[]; comment: string | null }>(
     `select n.nspname as schema, t.typname as name, t.typtype as kind,
             case when t.typtype = 'd' then format_type(t.typbasetype, t.typtypmod) end as base, t.typnotnull as not_null,
