@@ -39,14 +39,16 @@ const int = (name: keyof typeof values, min: number) => {
   return n;
 };
 const options = { clients: int("clients", 1), crashes: int("crashes", 1), seconds: int("seconds", 3), seed: int("seed", 0) };
-const logger = createLogger(process.env.LOG_LEVEL ?? "info");
+// Logs go to stderr: stdout carries only the result line.
+const logger = createLogger(process.env.LOG_LEVEL ?? "info", true);
+const dataDir = await mkdtemp(path.join(tmpdir(), "audit-trail-crash-"));
 try {
-  const dataDir = await mkdtemp(path.join(tmpdir(), "audit-trail-crash-"));
   const result = await runCrashScenario({ ...options, asyncCommit: values["unsafe-async-commit"], dataDir, logger });
   process.stdout.write(JSON.stringify({ options, ...result }) + "\n");
   // The killed clusters' handles cannot be stopped: end the process here.
   process.exit(result.ok ? 0 : 1);
 } catch (err) {
-  logger.fatal({ err }, "crash scenario failed");
+  // the data folder is kept for a look at what went wrong
+  logger.fatal({ err, dataDir }, "crash scenario failed");
   process.exit(1);
 }

@@ -22,16 +22,27 @@ interface CrashResult {
 }
 
 async function crashRun(args: string[]): Promise<CrashResult> {
-  const { stdout } = await run(process.execPath, [script, ...args, "--seed", seed], {
+  const failed = (why: string, out: { stdout?: string; stderr?: string }) =>
+    new Error(`crash-run ${why}\n--- stdout\n${(out.stdout ?? "").slice(-4000)}\n--- stderr\n${(out.stderr ?? "").slice(-8000)}`);
+  const out = await run(process.execPath, [script, ...args, "--seed", seed], {
     env: { ...process.env, LOG_LEVEL: "warn" },
     timeout: 110_000,
     maxBuffer: 16 * 1024 * 1024,
   }).catch((err: { stdout?: string; stderr?: string; code?: number; message: string }) => {
-    // exit 1 with a result line: the checks found problems (returned to the test)
-    if (err.code === 1 && err.stdout?.trim().startsWith("{")) return { stdout: err.stdout };
-    throw new Error(`crash-run failed: ${err.message}\n${err.stdout ?? ""}\n${(err.stderr ?? "").slice(-4000)}`);
+    // exit 1 with a result line: the checks found problems (returned to the
+    // test); anything else (a crash of the run itself) fails with its output
+    if (err.code === 1) return { stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
+    throw failed(`failed: ${err.message}`, err);
   });
-  return JSON.parse(stdout.trim().split("\n").at(-1)!) as CrashResult;
+  const last = out.stdout.trim().split("\n").at(-1) ?? "";
+  let result: Partial<CrashResult> | null = null;
+  try {
+    result = JSON.parse(last) as Partial<CrashResult>;
+  } catch {
+    result = null;
+  }
+  if (!result || !Array.isArray(result.problems)) throw failed("printed no result line", out);
+  return result as CrashResult;
 }
 
 describe("crash without loss", () => {

@@ -124,26 +124,29 @@ export async function runCrashScenario(o: CrashOptions): Promise<CrashResult> {
   const started = Date.now();
   const rnd = random(o.seed);
   const log = o.logger.child({ component: "crash" });
-  const port = await freePort();
   const start = async (): Promise<EmbeddedPostgresServer> => {
     // After a hard kill the restart runs crash recovery; retry while the
-    // killed processes' resources are released.
+    // killed processes' resources are released. A new port each attempt: while
+    // the server was down, another cluster on this machine (a parallel test
+    // file) may have taken the old one.
     for (let attempt = 1; ; attempt++) {
       try {
-        return await startEmbeddedPostgres({ dataDir: o.dataDir, port, logger: o.logger });
+        return await startEmbeddedPostgres({ dataDir: o.dataDir, port: await freePort(), logger: o.logger });
       } catch (err) {
         if (attempt >= 40) throw err;
+        log.warn({ attempt, err: err instanceof Error ? err.message : String(err) }, "restart failed; retrying");
         await sleep(250);
       }
     }
   };
   let server = await start();
   await createDatabaseIfMissing(server.rootUrl, "crash");
-  const ownerUrl = withDatabase(server.rootUrl, "crash");
-  await migrateDatabase(ownerUrl, o.logger);
+  // The URLs follow the server: each restart may be on another port.
+  const ownerUrl = () => withDatabase(server.rootUrl, "crash");
+  await migrateDatabase(ownerUrl(), o.logger);
   await setRolePasswords(server.rootUrl, { app_user: server.credentials.appUserPassword });
   if (o.asyncCommit) {
-    const c = new pg.Client({ connectionString: ownerUrl });
+    const c = new pg.Client({ connectionString: ownerUrl() });
     await c.connect();
     await c.query("alter role app_user in database crash set synchronous_commit = off");
     // and the WAL writer nearly idle, so that acknowledged commits are still
@@ -153,14 +156,14 @@ export async function runCrashScenario(o: CrashOptions): Promise<CrashResult> {
     await c.query("select pg_reload_conf()");
     await c.end();
   }
-  const appUrl = withCredentials(ownerUrl, "app_user", server.credentials.appUserPassword);
+  const appUrl = () => withCredentials(ownerUrl(), "app_user", server.credentials.appUserPassword);
 
   // One tenant, its accounts, one user per client, one process per client to update.
   const tenantId = randomUUID();
   const accountIds = Array.from({ length: ACCOUNTS }, () => randomUUID());
   const userIds = Array.from({ length: o.clients }, () => randomUUID());
   {
-    const setup = new pg.Client({ connectionString: appUrl });
+    const setup = new pg.Client({ connectionString: appUrl() });
     await setup.connect();
     await setup.query("begin");
     await setup.query("select audit.set_context($1::jsonb)", [JSON.stringify({ actor_type: "system", actor_name: "crash-setup" })]);
@@ -191,7 +194,7 @@ export async function runCrashScenario(o: CrashOptions): Promise<CrashResult> {
     let client: pg.Client | null = null;
     while (!stopping && Date.now() < deadline) {
       if (!client) {
-        const c = new pg.Client({ connectionString: appUrl, connectionTimeoutMillis: 2000 });
+        const c = new pg.Client({ connectionString: appUrl(), connectionTimeoutMillis: 2000 });
         c.on("error", () => undefined);
         try {
           await c.connect();
@@ -309,7 +312,7 @@ export async function runCrashScenario(o: CrashOptions): Promise<CrashResult> {
   await Promise.all([crasher(), ...Array.from({ length: o.clients }, (_, w) => writer(w))]);
   stopping = true;
 
-  const result = await verify(ownerUrl, tenantId, txns, crashes);
+  const result = await verify(ownerUrl(), tenantId, txns, crashes);
   await server.stop();
   await rm(o.dataDir, { recursive: true, force: true }).catch(() => undefined);
   result.seconds = Math.round((Date.now() - started) / 100) / 10;
