@@ -4,7 +4,7 @@
 -- trigger per table that inserts one row of the same shape into the same
 -- partitioned table, with the same seven indexes, the same key distribution
 -- (tenant, account and entity from the row, the actor from the context) and
--- values of typical size, but no diff, no events, no redaction and no
+-- values of typical size (a label of a typical name's length), but no diff, no events, no redaction and no
 -- fallbacks. What separates the product's capture from this row is the cost
 -- of its logic; what separates this row from the unaudited side is the cost
 -- of storing an audit entry at all. Installed disabled as _902_audit_floor_*
@@ -21,15 +21,15 @@ declare
 begin
   if tg_op = 'DELETE' then
     insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, resource_type,
-                           entity_id, event, old_values, new_values, context)
+                           entity_id, entity_label, event, old_values, new_values, context)
     values (old.tenant_id, old.account_id, 'user', (ctx->>'actor_id')::uuid, ctx->>'actor_email', ctx->>'actor_name',
-            'delete', tg_table_name, old.id::text, tg_table_name || '.deleted',
+            'delete', tg_table_name, old.id::text, 'Invoice sync bot', tg_table_name || '.deleted',
             '{"description": "Reviewed in request 878817464"}', null, coalesce(ctx->'context', '{}'));
   else
     insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, resource_type,
-                           entity_id, event, old_values, new_values, context)
+                           entity_id, entity_label, event, old_values, new_values, context)
     values (new.tenant_id, new.account_id, 'user', (ctx->>'actor_id')::uuid, ctx->>'actor_email', ctx->>'actor_name',
-            lower(tg_op), tg_table_name, new.id::text, tg_table_name || '.' || lower(tg_op),
+            lower(tg_op), tg_table_name, new.id::text, 'Invoice sync bot', tg_table_name || '.' || lower(tg_op),
             '{"description": "Reviewed in request 878817464"}', '{"description": "Reviewed in request 372956805"}',
             coalesce(ctx->'context', '{}'));
   end if;

@@ -41,12 +41,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'account', entity_id, event, old_values, new_values, _context
+         action, 'account', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'account.deleted'
                  end as event,
@@ -56,6 +57,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'name', old.name, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (name)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -96,12 +98,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'account', entity_id, event, old_values, new_values, _context
+         action, 'account', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'account.created'
                  end as event,
@@ -111,6 +114,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'name', new.name, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -151,12 +155,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'account', entity_id, event, old_values, new_values, _context
+         action, 'account', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'account.updated'
                  end as event,
@@ -170,6 +175,7 @@ begin
                    || case when new.name is distinct from old.name then jsonb_build_object('name', new.name) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.name is distinct from old.name
                   or new.created_at is distinct from old.created_at)) e
@@ -212,12 +218,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'api_key', entity_id, event, old_values, new_values, _context
+         action, 'api_key', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'api_key.deleted'
                  end as event,
@@ -227,6 +234,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'name', old.name, 'key_hash', case when old.key_hash is null then null::jsonb else '"[redacted]"'::jsonb end, 'created_by', old.created_by, 'revoked_at', old.revoked_at, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (name)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -267,12 +275,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'api_key', entity_id, event, old_values, new_values, _context
+         action, 'api_key', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'api_key.created'
                  end as event,
@@ -282,6 +291,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'name', new.name, 'key_hash', case when new.key_hash is null then null::jsonb else '"[redacted]"'::jsonb end, 'created_by', new.created_by, 'revoked_at', new.revoked_at, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -322,12 +332,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'api_key', entity_id, event, old_values, new_values, _context
+         action, 'api_key', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (old.revoked_at is null and new.revoked_at is not null) then 'api_key.deactivated'
                    when (true) then 'api_key.updated'
@@ -351,6 +362,7 @@ begin
                    || case when new.revoked_at is distinct from old.revoked_at then jsonb_build_object('revoked_at', new.revoked_at) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.name is distinct from old.name
@@ -397,12 +409,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'invitation', entity_id, event, old_values, new_values, _context
+         action, 'invitation', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'invitation.revoked'
                  end as event,
@@ -412,6 +425,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'email', old.email, 'role', old.role, 'invited_by', old.invited_by, 'accepted_at', old.accepted_at, 'expires_at', old.expires_at, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (email)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -452,12 +466,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'invitation', entity_id, event, old_values, new_values, _context
+         action, 'invitation', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'invitation.created'
                  end as event,
@@ -467,6 +482,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'email', new.email, 'role', new.role, 'invited_by', new.invited_by, 'accepted_at', new.accepted_at, 'expires_at', new.expires_at, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (email)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -507,12 +523,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'invitation', entity_id, event, old_values, new_values, _context
+         action, 'invitation', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (old.accepted_at is null and new.accepted_at is not null) then 'invitation.accepted'
                    when (true) then 'invitation.updated'
@@ -538,6 +555,7 @@ begin
                    || case when new.expires_at is distinct from old.expires_at then jsonb_build_object('expires_at', new.expires_at) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (email)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.email is distinct from old.email
@@ -585,12 +603,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'job', entity_id, event, old_values, new_values, _context
+         action, 'job', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (new.status in ('completed', 'failed', 'cancelled')) then 'job.completed'
                  end as event,
@@ -600,6 +619,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'process_id', new.process_id, 'status', new.status, 'started_at', new.started_at, 'finished_at', new.finished_at, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select ((select p.name from app.processes p where p.id = process_id))::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -640,12 +660,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'job', entity_id, event, old_values, new_values, _context
+         action, 'job', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (new.status in ('completed', 'failed', 'cancelled') and old.status not in ('completed', 'failed', 'cancelled')) then 'job.completed'
                  end as event,
@@ -667,6 +688,7 @@ begin
                    || case when new.finished_at is distinct from old.finished_at then jsonb_build_object('finished_at', new.finished_at) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select ((select p.name from app.processes p where p.id = process_id))::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.process_id is distinct from old.process_id
@@ -713,12 +735,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'license', entity_id, event, old_values, new_values, _context
+         action, 'license', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  null::uuid as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'license.deleted'
                  end as event,
@@ -728,6 +751,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'plan', old.plan, 'seats', old.seats, 'activated_at', old.activated_at, 'expires_at', old.expires_at, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (plan)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -768,12 +792,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'license', entity_id, event, old_values, new_values, _context
+         action, 'license', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (new.activated_at is not null) then 'license.activated'
                    when (true) then 'license.created'
@@ -785,6 +810,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'plan', new.plan, 'seats', new.seats, 'activated_at', new.activated_at, 'expires_at', new.expires_at, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (plan)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -825,12 +851,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'license', entity_id, event, old_values, new_values, _context
+         action, 'license', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (new.activated_at is distinct from old.activated_at or new.expires_at is distinct from old.expires_at) then 'license.activated'
                    when (true) then 'license.updated'
@@ -852,6 +879,7 @@ begin
                    || case when new.expires_at is distinct from old.expires_at then jsonb_build_object('expires_at', new.expires_at) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (plan)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.plan is distinct from old.plan
                   or new.seats is distinct from old.seats
@@ -897,12 +925,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'member', entity_id, event, old_values, new_values, _context
+         action, 'member', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'member.removed'
                  end as event,
@@ -912,6 +941,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'user_id', old.user_id, 'role', old.role, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select ((select u.email from app.users u where u.id = user_id))::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -952,12 +982,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'member', entity_id, event, old_values, new_values, _context
+         action, 'member', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'member.added'
                  end as event,
@@ -967,6 +998,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'user_id', new.user_id, 'role', new.role, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select ((select u.email from app.users u where u.id = user_id))::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1007,12 +1039,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'member', entity_id, event, old_values, new_values, _context
+         action, 'member', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'member.role_updated'
                  end as event,
@@ -1030,6 +1063,7 @@ begin
                    || case when new.role is distinct from old.role then jsonb_build_object('role', new.role) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select ((select u.email from app.users u where u.id = user_id))::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.user_id is distinct from old.user_id
@@ -1074,12 +1108,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'process_member', entity_id, event, old_values, new_values, _context
+         action, 'process_member', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'process_member.removed'
                  end as event,
@@ -1089,6 +1124,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'process_id', old.process_id, 'user_id', old.user_id, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select ((select u.email from app.users u where u.id = user_id))::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1129,12 +1165,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'process_member', entity_id, event, old_values, new_values, _context
+         action, 'process_member', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'process_member.added'
                  end as event,
@@ -1144,6 +1181,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'process_id', new.process_id, 'user_id', new.user_id, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select ((select u.email from app.users u where u.id = user_id))::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1184,12 +1222,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'process', entity_id, event, old_values, new_values, _context
+         action, 'process', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'process.deleted'
                  end as event,
@@ -1199,6 +1238,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'name', old.name, 'description', old.description, 'deleted_at', old.deleted_at, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (name)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1239,12 +1279,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'process', entity_id, event, old_values, new_values, _context
+         action, 'process', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'process.created'
                  end as event,
@@ -1254,6 +1295,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'name', new.name, 'description', new.description, 'deleted_at', new.deleted_at, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1294,12 +1336,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'process', entity_id, event, old_values, new_values, _context
+         action, 'process', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (old.deleted_at is null and new.deleted_at is not null) then 'process.deleted'
                    when (old.deleted_at is not null and new.deleted_at is null) then 'process.restored'
@@ -1323,6 +1366,7 @@ begin
                    || case when new.deleted_at is distinct from old.deleted_at then jsonb_build_object('deleted_at', new.deleted_at) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.name is distinct from old.name
@@ -1368,12 +1412,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'settings', entity_id, event, old_values, new_values, _context
+         action, 'settings', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  old.account_id as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'settings.updated'
                  end as event,
@@ -1383,6 +1428,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'account_id', old.account_id, 'key', old.key, 'value', case when jsonb_typeof(to_jsonb(old.value)) <> 'null' and old.key::text ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' then '"[redacted]"'::jsonb else case jsonb_typeof(to_jsonb(old.value)) when 'object' then (select coalesce(jsonb_object_agg(e.key, case when e.key ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' and e.value <> 'null'::jsonb then '"[redacted]"'::jsonb when jsonb_typeof(e.value) in ('object', 'array') then audit_private.redact_keys(e.value, '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else e.value end), '{}'::jsonb) from jsonb_each(to_jsonb(old.value)) e) when 'array' then audit_private.redact_keys(to_jsonb(old.value), '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else to_jsonb(old.value) end end, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (key)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1423,12 +1469,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'settings', entity_id, event, old_values, new_values, _context
+         action, 'settings', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'settings.updated'
                  end as event,
@@ -1438,6 +1485,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'account_id', new.account_id, 'key', new.key, 'value', case when jsonb_typeof(to_jsonb(new.value)) <> 'null' and new.key::text ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' then '"[redacted]"'::jsonb else case jsonb_typeof(to_jsonb(new.value)) when 'object' then (select coalesce(jsonb_object_agg(e.key, case when e.key ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' and e.value <> 'null'::jsonb then '"[redacted]"'::jsonb when jsonb_typeof(e.value) in ('object', 'array') then audit_private.redact_keys(e.value, '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else e.value end), '{}'::jsonb) from jsonb_each(to_jsonb(new.value)) e) when 'array' then audit_private.redact_keys(to_jsonb(new.value), '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else to_jsonb(new.value) end end, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (key)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1478,12 +1526,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'settings', entity_id, event, old_values, new_values, _context
+         action, 'settings', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  new.account_id as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'settings.updated'
                  end as event,
@@ -1501,6 +1550,7 @@ begin
                    || case when new.value is distinct from old.value then jsonb_build_object('value', case when jsonb_typeof(to_jsonb(new.value)) <> 'null' and new.key::text ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' then '"[redacted]"'::jsonb else case jsonb_typeof(to_jsonb(new.value)) when 'object' then (select coalesce(jsonb_object_agg(e.key, case when e.key ~* '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)' and e.value <> 'null'::jsonb then '"[redacted]"'::jsonb when jsonb_typeof(e.value) in ('object', 'array') then audit_private.redact_keys(e.value, '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else e.value end), '{}'::jsonb) from jsonb_each(to_jsonb(new.value)) e) when 'array' then audit_private.redact_keys(to_jsonb(new.value), '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)') else to_jsonb(new.value) end end) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (key)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.account_id is distinct from old.account_id
                   or new.key is distinct from old.key
@@ -1545,12 +1595,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'tenant', entity_id, event, old_values, new_values, _context
+         action, 'tenant', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.id as tenant_id,
                  null::uuid as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'tenant.deleted'
                  end as event,
@@ -1560,6 +1611,7 @@ begin
                  jsonb_build_object('id', old.id, 'name', old.name, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (name)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1600,12 +1652,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'tenant', entity_id, event, old_values, new_values, _context
+         action, 'tenant', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'tenant.created'
                  end as event,
@@ -1615,6 +1668,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'name', new.name, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1655,12 +1709,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'tenant', entity_id, event, old_values, new_values, _context
+         action, 'tenant', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'tenant.updated'
                  end as event,
@@ -1672,6 +1727,7 @@ begin
                  case when new.name is distinct from old.name then jsonb_build_object('name', new.name) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (name)::text as entity_label from (select new.*) as labelled) as label
            where (new.name is distinct from old.name
                   or new.created_at is distinct from old.created_at)) e
    where e.event is not null;
@@ -1713,12 +1769,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'user', entity_id, event, old_values, new_values, _context
+         action, 'user', entity_id, entity_label, event, old_values, new_values, _context
     from (select old.tenant_id as tenant_id,
                  null::uuid as account_id,
                  old.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'user.deleted'
                  end as event,
@@ -1728,6 +1785,7 @@ begin
                  jsonb_build_object('id', old.id, 'tenant_id', old.tenant_id, 'email', old.email, 'name', old.name, 'created_at', old.created_at) as old_values,
                  null::jsonb as new_values
             from old_rows as old
+                 cross join lateral (select (email)::text as entity_label from (select old.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1768,12 +1826,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'user', entity_id, event, old_values, new_values, _context
+         action, 'user', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'user.created'
                  end as event,
@@ -1783,6 +1842,7 @@ begin
                  null::jsonb as old_values,
                  jsonb_build_object('id', new.id, 'tenant_id', new.tenant_id, 'email', new.email, 'name', new.name, 'created_at', new.created_at) as new_values
             from new_rows as new
+                 cross join lateral (select (email)::text as entity_label from (select new.*) as labelled) as label
            where true) e
    where e.event is not null;
   return null;
@@ -1823,12 +1883,13 @@ begin
       from audit_private.current_actor() a;
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
-                         action, resource_type, entity_id, event, old_values, new_values, context)
+                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
   select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,
-         action, 'user', entity_id, event, old_values, new_values, _context
+         action, 'user', entity_id, entity_label, event, old_values, new_values, _context
     from (select new.tenant_id as tenant_id,
                  null::uuid as account_id,
                  new.id::text as entity_id,
+                 label.entity_label as entity_label,
                  case
                    when (true) then 'user.updated'
                  end as event,
@@ -1844,6 +1905,7 @@ begin
                    || case when new.name is distinct from old.name then jsonb_build_object('name', new.name) else '{}'::jsonb end
                    || case when new.created_at is distinct from old.created_at then jsonb_build_object('created_at', new.created_at) else '{}'::jsonb end as new_values
             from old_rows as old join new_rows as new on new.id = old.id
+                 cross join lateral (select (email)::text as entity_label from (select new.*) as labelled) as label
            where (new.tenant_id is distinct from old.tenant_id
                   or new.email is distinct from old.email
                   or new.name is distinct from old.name

@@ -99,12 +99,14 @@ create table audit.tracked_tables (
   redacted_keys text not null,
   updated_at timestamp with time zone default now() not null,
   secret_key_column name,
+  label text,
   constraint tracked_tables_pkey primary key (table_name),
   constraint tracked_tables_resource_type_check check ((resource_type ~ '^[a-z_]+$'::text))
 );
 comment on table audit.tracked_tables is '@behavior -*
 Which tables are audited and how: resource type, where tenant and account come from, noise columns left out of diffs, secret columns and secret JSON keys (a case-insensitive regular expression) that are stored as "[redacted]". Change it only through audit.track_table().';
 comment on column audit.tracked_tables.secret_key_column is 'For key/value tables (e.g. settings): the column holding the key. Rows whose key matches redacted_keys have every JSON column stored as "[redacted]".';
+comment on column audit.tracked_tables.label is 'The SQL expression naming an entry''s entity, over the changed row''s columns, unqualified (the row after the change; for deletes, before it), e.g. name, or a lookup such as (select u.email from app.users u where u.id = user_id) (qualify the looked-up table''s columns). Null: entries carry no label.';
 
 grant select on audit.tracked_tables to audit_reader;
 
@@ -120,7 +122,7 @@ comment on table audit_private.capture_statements is 'The set-based INSERT into 
 
 create trigger _100_compile after insert or delete or update on audit_private.capture_statements for each row execute function audit_private.compile_capture();
 
-create or replace function audit.track_table(table_name regclass, resource_type text, rules jsonb, ignored_columns text[] default '{updated_at}'::text[], redacted_columns text[] default '{}'::text[], redacted_keys text default '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)'::text, tenant_column name default 'tenant_id'::name, account_column name default 'account_id'::name, secret_key_column name default null::name)
+create or replace function audit.track_table(table_name regclass, resource_type text, rules jsonb, ignored_columns text[] default '{updated_at}'::text[], redacted_columns text[] default '{}'::text[], redacted_keys text default audit_private.default_redacted_keys(), tenant_column name default 'tenant_id'::name, account_column name default 'account_id'::name, secret_key_column name default null::name, label text default null::text)
  returns void
  language plpgsql
  set search_path to 'pg_catalog', 'pg_temp'
@@ -131,6 +133,7 @@ declare
   op text;
   col text;
   wanted jsonb := '[]';
+  rule_kind text;
 begin
   if not exists (select from pg_attribute where attrelid = tbl and attname = 'id' and not attisdropped) then
     raise exception 'audit.track_table: % has no id column', tbl using errcode = '22023';
@@ -152,6 +155,14 @@ begin
       raise exception 'audit.track_table: % has no column %', tbl, col using errcode = '22023';
     end if;
   end loop;
+  label := nullif(btrim(label), '');
+  -- A label is shown to every admin of the scope, unredacted: a secret column
+  -- cannot be one. (An expression's other mistakes are caught when the
+  -- capture is validated below.)
+  if label is not null and (label = any(redacted_columns) or (secret_key_column is not null and label ~* redacted_keys)) then
+    raise exception 'audit.track_table: the label of % names a redacted column (%): labels are shown unredacted', tbl, label
+      using errcode = '22023';
+  end if;
   if rules is null or jsonb_typeof(rules) <> 'array' or jsonb_array_length(rules) = 0 then
     raise exception 'audit.track_table: rules must be a non-empty JSON array of {"on", "event", "when"?}' using errcode = '22023';
   end if;
@@ -160,8 +171,13 @@ begin
     if op is null or op not in ('INSERT', 'UPDATE', 'DELETE') then
       raise exception 'audit.track_table: rule % must say "on": insert, update or delete', rule using errcode = '22023';
     end if;
-    if not exists (select from audit.events e where e.event = rule->>'event') then
+    select e.kind into rule_kind from audit.events e where e.event = rule->>'event';
+    if not found then
       raise exception 'audit.track_table: rule % names an event missing from audit.events', rule using errcode = '22023';
+    end if;
+    if rule_kind <> 'trigger' then
+      raise exception 'audit.track_table: rule % names an event of kind %; a rule can only name trigger events', rule, rule_kind
+        using errcode = '22023';
     end if;
     wanted := wanted || jsonb_build_array(jsonb_build_object(
       'operation', op, 'position', jsonb_array_length(wanted) + 1, 'condition', rule->>'when', 'event', rule->>'event'));
@@ -170,20 +186,21 @@ begin
   if not exists (select from audit.tracked_tables t
                   where t.table_name = tbl
                     and (t.resource_type, t.tenant_column, t.account_column, t.ignored_columns, t.redacted_columns,
-                         t.redacted_keys, t.secret_key_column)
+                         t.redacted_keys, t.secret_key_column, t.label)
                         is not distinct from
                         (track_table.resource_type, track_table.tenant_column, track_table.account_column,
                          track_table.ignored_columns, track_table.redacted_columns, track_table.redacted_keys,
-                         track_table.secret_key_column)) then
+                         track_table.secret_key_column, track_table.label)) then
     insert into audit.tracked_tables as t
-           (table_name, resource_type, tenant_column, account_column, ignored_columns, redacted_columns, redacted_keys, secret_key_column)
+           (table_name, resource_type, tenant_column, account_column, ignored_columns, redacted_columns, redacted_keys,
+            secret_key_column, label)
     values (tbl, track_table.resource_type, track_table.tenant_column, track_table.account_column, track_table.ignored_columns,
-            track_table.redacted_columns, track_table.redacted_keys, track_table.secret_key_column)
+            track_table.redacted_columns, track_table.redacted_keys, track_table.secret_key_column, track_table.label)
     on conflict on constraint tracked_tables_pkey do update
        set resource_type = excluded.resource_type, tenant_column = excluded.tenant_column,
            account_column = excluded.account_column, ignored_columns = excluded.ignored_columns,
            redacted_columns = excluded.redacted_columns, redacted_keys = excluded.redacted_keys,
-           secret_key_column = excluded.secret_key_column,
+           secret_key_column = excluded.secret_key_column, label = excluded.label,
            updated_at = now();
   end if;
 
@@ -200,7 +217,7 @@ begin
   perform audit_private.install_capture(tbl);
 end
 $function$;
-comment on function audit.track_table(table_name regclass, resource_type text, rules jsonb, ignored_columns text[], redacted_columns text[], redacted_keys text, tenant_column name, account_column name, secret_key_column name) is 'Starts (or reconfigures) auditing of a table. rules: an ordered JSON array of {"on": "insert"|"update"|"delete", "event": "<catalogued event>", "when": "<SQL condition over old and new>"}; the first matching rule names the event, unmatched rows are not recorded. ignored_columns are left out of values and updates touching only them are not recorded; redacted_columns and JSON keys matching redacted_keys are stored as "[redacted]"; in key/value tables, secret_key_column names the key column, and the JSON columns of rows whose key matches redacted_keys are stored as "[redacted]" whole. Idempotent: a call that changes nothing touches nothing. The project''s configuration lives in migrations/tracking.sql.';
+comment on function audit.track_table(table_name regclass, resource_type text, rules jsonb, ignored_columns text[], redacted_columns text[], redacted_keys text, tenant_column name, account_column name, secret_key_column name, label text) is 'Starts (or reconfigures) auditing of a table. rules: an ordered JSON array of {"on": "insert"|"update"|"delete", "event": "<catalogued trigger event>", "when": "<SQL condition over old and new>"}; the first matching rule names the event, unmatched rows are not recorded. ignored_columns are left out of values and updates touching only them are not recorded; redacted_columns and JSON keys matching redacted_keys are stored as "[redacted]"; in key/value tables, secret_key_column names the key column, and the JSON columns of rows whose key matches redacted_keys are stored as "[redacted]" whole. label: the SQL expression over the row''s columns that names the entity (entity_label). Idempotent: a call that changes nothing touches nothing. The project''s configuration lives in migrations/tracking.sql.';
 
 create or replace function audit.untrack_table(table_name regclass)
  returns void
@@ -249,6 +266,7 @@ declare
   from_clause text;
   where_clause text;
   account_expr text;
+  label_expr text;
   i integer;
 begin
   select * into strict cfg from audit.tracked_tables where table_name = tbl;
@@ -333,16 +351,29 @@ begin
 
   account_expr := case when cfg.account_column is null then 'null::uuid' else format('%I.%I', src, cfg.account_column) end;
 
+  -- The label is written over the row's columns, unqualified: a lateral
+  -- subquery whose only row source is the row (after the change; before it
+  -- for deletes) resolves them. The planner flattens it into the scan: a
+  -- plain column costs what reading the column costs.
+  if cfg.label is null then
+    label_expr := 'null::text';
+  else
+    label_expr := 'label.entity_label';
+    from_clause := from_clause || format(E'\n                 cross join lateral (select (%s)::text as entity_label from (select %s.*) as labelled) as label',
+                                         cfg.label, src);
+  end if;
+
   -- The actor is read once per statement into the compiled function's
   -- variables (capture_function_body); the statement names them directly.
   return format(
     E'insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,\n'
-    || E'                         action, resource_type, entity_id, event, old_values, new_values, context)\n'
+    || E'                         action, resource_type, entity_id, entity_label, event, old_values, new_values, context)\n'
     || E'  select tenant_id, account_id, _actor_type, _actor_id, _actor_email, _actor_name,\n'
-    || E'         action, %L, entity_id, event, old_values, new_values, _context\n'
+    || E'         action, %L, entity_id, entity_label, event, old_values, new_values, _context\n'
     || E'    from (select %s.%I as tenant_id,'
     || '%s%s as account_id,'
     || '%s%s.id::text as entity_id,'
+    || '%s%s as entity_label,'
     || '%scase%s%send as event,'
     || '%scase%s%send as action,'
     || '%s%s as old_values,'
@@ -354,6 +385,7 @@ begin
     src, cfg.tenant_column,
     nl, account_expr,
     nl, src,
+    nl, label_expr,
     nl, event_case, nl,
     nl, action_case, nl,
     nl, old_expr,
@@ -362,7 +394,7 @@ begin
     where_clause);
 end
 $function$;
-comment on function audit_private.build_capture_statement(tbl regclass, op text) is 'Generates the capture INSERT of one table and operation from audit.tracked_tables and audit.event_rules: the rules as a CASE, column-wise values and diff, inline redaction, the actor from the compiled function''s variables.';
+comment on function audit_private.build_capture_statement(tbl regclass, op text) is 'Generates the capture INSERT of one table and operation from audit.tracked_tables and audit.event_rules: the rules as a CASE, column-wise values and diff, inline redaction, the entity label, the actor from the compiled function''s variables.';
 
 create or replace function audit_private.capture_function_body(tbl regclass, op text, stmt text)
  returns text

@@ -28,6 +28,7 @@ create table audit.log (
   new_values jsonb,
   context jsonb default '{}'::jsonb not null,
   transaction_id bigint default txid_current() not null,
+  entity_label text,
   constraint log_pkey primary key (tenant_id, occurred_at, id)
 ) partition by range (occurred_at);
 alter table audit.log alter column actor_email set statistics 0;
@@ -53,6 +54,7 @@ comment on column audit.log.old_values is 'Before the change: the whole row for 
 comment on column audit.log.new_values is 'After the change: the whole row for inserts, only the changed columns for updates. Secrets show as "[redacted]".';
 comment on column audit.log.context is 'Additional context of the request: request_id, ip, user_agent, reason, and for database roles the role and client.';
 comment on column audit.log.transaction_id is 'The PostgreSQL transaction id: entries with the same value were written atomically together.';
+comment on column audit.log.entity_label is 'The affected entity''s human name at the time of the change: the process''s name, the user''s email, the settings key... (a snapshot: a later rename does not change it). Configured per tracked table (audit.tracked_tables.label); application and access events take it from the caller. Null when the entity has none.';
 create index log_tenant_account_actor_time_idx on audit.log using btree (tenant_id, account_id, actor_id, occurred_at, id) where ((account_id is not null) and (actor_id is not null));
 create index log_tenant_account_resource_time_idx on audit.log using btree (tenant_id, account_id, resource_type, occurred_at, id) where (account_id is not null);
 create index log_tenant_account_time_idx on audit.log using btree (tenant_id, account_id, occurred_at, id);
@@ -68,6 +70,21 @@ create statistics audit.log_default_tenant_account_stats on tenant_id, account_i
 create statistics audit.log_default_tenant_actor_stats on tenant_id, actor_id from audit.log_default;
 
 create trigger _000_append_only_truncate before truncate on audit.log_default for each statement execute function audit_private.refuse_log_truncate();
+
+create table audit_private.label_backfill (
+  singleton boolean default true not null,
+  up_to_id bigint not null,
+  last_tenant uuid,
+  last_time timestamp with time zone,
+  last_id bigint,
+  examined bigint default 0 not null,
+  labelled bigint default 0 not null,
+  started_at timestamp with time zone default now() not null,
+  finished_at timestamp with time zone,
+  constraint label_backfill_pkey primary key (singleton),
+  constraint label_backfill_singleton_check check (singleton)
+);
+comment on table audit_private.label_backfill is 'Progress of the label backfill (audit_private.backfill_labels_batch): the entries it covers (ids up to up_to_id), where the walk is, what it did. One row; finished_at set when done.';
 
 create or replace function audit.ensure_partitions(months_ahead integer default 3)
  returns integer
@@ -150,6 +167,83 @@ begin
 end
 $function$;
 comment on function audit_private.attach_staged_partitions() is 'Ends a batched move out of the default partition: moves what is left of the staged ranges and attaches their tables to audit.log, in one short transaction that holds the default partition (set lock_timeout: it waits for readers of audit.log). Returns the partitions attached.';
+
+create or replace function audit_private.backfill_labels_batch(batch_entries integer default 5000, out examined integer, out labelled integer, out done boolean)
+ returns record
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  state audit_private.label_backfill;
+  t audit.tracked_tables;
+  id_type text;
+  n integer;
+  last record;
+begin
+  examined := 0;
+  labelled := 0;
+  select * into state from audit_private.label_backfill for update;
+  if not found or state.finished_at is not null then
+    done := true;
+    return;
+  end if;
+  if batch_entries is null or batch_entries < 1 or batch_entries > 100000 then
+    raise exception 'audit_private.backfill_labels_batch: batch_entries must be between 1 and 100000' using errcode = '22023';
+  end if;
+  -- The next batch in primary-key order (an index walk, whatever the size of
+  -- the log), only what was written before labels and has none.
+  create temporary table if not exists label_batch (tenant_id uuid, occurred_at timestamptz, id bigint, resource_type text,
+                                                   entity_id text, old_values jsonb, new_values jsonb) on commit drop;
+  truncate label_batch;
+  insert into label_batch
+  select l.tenant_id, l.occurred_at, l.id, l.resource_type, l.entity_id, l.old_values, l.new_values
+    from audit.log l
+   where state.last_tenant is null
+      or (l.tenant_id, l.occurred_at, l.id) > (state.last_tenant, state.last_time, state.last_id)
+   order by l.tenant_id, l.occurred_at, l.id
+   limit batch_entries;
+  get diagnostics examined = row_count;
+  if examined = 0 then
+    update audit_private.label_backfill set finished_at = now();
+    done := true;
+    return;
+  end if;
+  select b.tenant_id, b.occurred_at, b.id into last from label_batch b order by b.tenant_id desc, b.occurred_at desc, b.id desc limit 1;
+
+  perform set_config('audit.maintenance', 'on', true);
+  for t in select * from audit.tracked_tables where label is not null loop
+    select format_type(a.atttypid, a.atttypmod) into id_type from pg_attribute a where a.attrelid = t.table_name and a.attname = 'id';
+    begin
+      execute format(
+        'update audit.log l set entity_label = x.label
+           from (select b.tenant_id, b.occurred_at, b.id,
+                        (select (%1$s)::text from jsonb_populate_record(null::%2$s,
+                           audit_private.label_source((select to_jsonb(cur) from %2$s cur where cur.id = b.entity_id::%3$s),
+                                                      b.old_values, b.new_values)) as labelled) as label
+                   from label_batch b
+                  where b.resource_type = $1 and b.id <= $2) x
+          where l.tenant_id = x.tenant_id and l.occurred_at = x.occurred_at and l.id = x.id
+            and l.entity_label is null and x.label is not null',
+        t.label, t.table_name, id_type)
+        using t.resource_type, state.up_to_id;
+      get diagnostics n = row_count;
+      labelled := labelled + n;
+    exception when others then
+      -- a stored value that no longer fits the table (a column changed
+      -- type since): these entries keep no label; the others go on
+      raise warning 'audit: labels of % entries in this batch left empty: %', t.table_name, sqlerrm;
+    end;
+  end loop;
+  perform set_config('audit.maintenance', '', true);
+
+  update audit_private.label_backfill
+     set last_tenant = last.tenant_id, last_time = last.occurred_at, last_id = last.id,
+         examined = label_backfill.examined + backfill_labels_batch.examined,
+         labelled = label_backfill.labelled + backfill_labels_batch.labelled;
+  done := false;
+end
+$function$;
+comment on function audit_private.backfill_labels_batch(batch_entries integer, OUT examined integer, OUT labelled integer, OUT done boolean) is 'One batch of the label backfill, in one transaction: the next batch_entries entries of audit.log in primary-key order; those written before labels existed get the label of their table''s configuration, computed from the entity''s current row overlaid with the entry''s stored values. Run by src/db/label-backfill.ts in the background (the server) or the foreground (npm run migrate), one batch per transaction so that no lock is held long.';
 
 create or replace function audit_private.create_log_partition(part_name text, range_start timestamp with time zone, range_end timestamp with time zone)
  returns void
@@ -263,6 +357,18 @@ begin
 end
 $function$;
 comment on function audit_private.index_log_partition(part_name text) is 'Builds the indexes of audit.log on a staged table (one not yet attached) that has none.';
+
+create or replace function audit_private.label_source(current_row jsonb, old_values jsonb, new_values jsonb)
+ returns jsonb
+ language sql
+ immutable parallel safe
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+    select coalesce(current_row, '{}')
+           || coalesce((select jsonb_object_agg(k, v) from jsonb_each(old_values) x(k, v) where v <> '"[redacted]"'), '{}')
+           || coalesce((select jsonb_object_agg(k, v) from jsonb_each(new_values) x(k, v) where v <> '"[redacted]"'), '{}')
+  $function$;
+comment on function audit_private.label_source(current_row jsonb, old_values jsonb, new_values jsonb) is 'The row a backfilled label is computed from: the current row, overlaid with the entry''s old then new values (redacted values left out).';
 
 create or replace function audit_private.log_partition_for(t timestamp with time zone, out part_name text, out range_start timestamp with time zone, out range_end timestamp with time zone)
  returns record

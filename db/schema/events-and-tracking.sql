@@ -12,69 +12,81 @@ create table audit.events (
   action text not null,
   resource_type text not null,
   description text not null,
+  kind text default 'trigger'::text not null,
   constraint events_pkey primary key (event),
   constraint events_action_check check ((action ~ '^[a-z_]+$'::text)),
   constraint events_event_check check ((event ~ '^[a-z_]+\.[a-z_]+$'::text)),
+  constraint events_kind_check check ((kind = any (array['trigger'::text, 'application'::text, 'access'::text]))),
   constraint events_resource_type_check check ((resource_type ~ '^[a-z_]+$'::text))
 );
-comment on table audit.events is 'The catalogue of audited events: action, resource type and a human description, for filter menus and display.';
+comment on table audit.events is 'The catalogue of audited events: action, resource type, a human description (filter menus, display) and who writes it (kind). Its rows live in migrations/tracking.sql.';
 comment on column audit.events.event is 'The event name, e.g. member.role_updated.';
 comment on column audit.events.action is 'What was done: create, update, delete, assign, ...';
 comment on column audit.events.resource_type is 'The kind of entity the event affects.';
 comment on column audit.events.description is 'Human description, e.g. "Member role updated".';
+comment on column audit.events.kind is 'Who writes the event: trigger (the capture of a tracked table, from a rule), application (the application, through audit.record_event: sign-ins, reveals, downloads) or access (the API, through audit.record_access: exports and reads of the audit log itself). Nobody can write an event of another kind.';
 
 grant select on audit.events to app_user;
 grant select on audit.events to audit_reader;
 grant select on audit.events to audit_viewer;
 
 -- the rows of audit.events
-insert into audit.events (event, action, resource_type, description) values
-  ('account.created', 'create', 'account', 'Account created'),
-  ('account.deleted', 'delete', 'account', 'Account deleted'),
-  ('account.updated', 'update', 'account', 'Account updated'),
-  ('api_key.created', 'create', 'api_key', 'API key created'),
-  ('api_key.deactivated', 'deactivate', 'api_key', 'API key deactivated'),
-  ('api_key.deleted', 'delete', 'api_key', 'API key deleted'),
-  ('api_key.updated', 'update', 'api_key', 'API key updated'),
-  ('invitation.accepted', 'accept', 'invitation', 'Invitation accepted'),
-  ('invitation.created', 'create', 'invitation', 'Invitation created'),
-  ('invitation.revoked', 'delete', 'invitation', 'Invitation revoked'),
-  ('invitation.updated', 'update', 'invitation', 'Invitation updated'),
-  ('job.completed', 'complete', 'job', 'Job completed'),
-  ('license.activated', 'activate', 'license', 'License activated'),
-  ('license.created', 'create', 'license', 'License created'),
-  ('license.deleted', 'delete', 'license', 'License deleted'),
-  ('license.updated', 'update', 'license', 'License updated'),
-  ('member.added', 'assign', 'member', 'Member added'),
-  ('member.removed', 'unassign', 'member', 'Member removed'),
-  ('member.role_updated', 'update', 'member', 'Member role updated'),
-  ('process.created', 'create', 'process', 'Process created'),
-  ('process.deleted', 'delete', 'process', 'Process deleted'),
-  ('process.restored', 'restore', 'process', 'Process restored'),
-  ('process.updated', 'update', 'process', 'Process updated'),
-  ('process_member.added', 'assign', 'process_member', 'Process member added'),
-  ('process_member.removed', 'unassign', 'process_member', 'Process member removed'),
-  ('settings.updated', 'update', 'settings', 'Settings updated'),
-  ('tenant.created', 'create', 'tenant', 'Tenant created'),
-  ('tenant.deleted', 'delete', 'tenant', 'Tenant deleted'),
-  ('tenant.updated', 'update', 'tenant', 'Tenant updated'),
-  ('user.created', 'create', 'user', 'User created'),
-  ('user.deleted', 'delete', 'user', 'User deleted'),
-  ('user.updated', 'update', 'user', 'User updated');
+insert into audit.events (event, action, resource_type, description, kind) values
+  ('account.created', 'create', 'account', 'Account created', 'trigger'),
+  ('account.deleted', 'delete', 'account', 'Account deleted', 'trigger'),
+  ('account.updated', 'update', 'account', 'Account updated', 'trigger'),
+  ('api_key.created', 'create', 'api_key', 'API key created', 'trigger'),
+  ('api_key.deactivated', 'deactivate', 'api_key', 'API key deactivated', 'trigger'),
+  ('api_key.deleted', 'delete', 'api_key', 'API key deleted', 'trigger'),
+  ('api_key.updated', 'update', 'api_key', 'API key updated', 'trigger'),
+  ('audit_log.export_finished', 'export_finish', 'audit_log', 'Audit log export finished', 'access'),
+  ('audit_log.exported', 'export', 'audit_log', 'Audit log export started', 'access'),
+  ('audit_log.viewed', 'view', 'audit_log', 'Audit log viewed', 'access'),
+  ('data.exported', 'export', 'data', 'Data exported', 'application'),
+  ('invitation.accepted', 'accept', 'invitation', 'Invitation accepted', 'trigger'),
+  ('invitation.created', 'create', 'invitation', 'Invitation created', 'trigger'),
+  ('invitation.revoked', 'delete', 'invitation', 'Invitation revoked', 'trigger'),
+  ('invitation.updated', 'update', 'invitation', 'Invitation updated', 'trigger'),
+  ('job.completed', 'complete', 'job', 'Job completed', 'trigger'),
+  ('license.activated', 'activate', 'license', 'License activated', 'trigger'),
+  ('license.created', 'create', 'license', 'License created', 'trigger'),
+  ('license.deleted', 'delete', 'license', 'License deleted', 'trigger'),
+  ('license.updated', 'update', 'license', 'License updated', 'trigger'),
+  ('member.added', 'assign', 'member', 'Member added', 'trigger'),
+  ('member.removed', 'unassign', 'member', 'Member removed', 'trigger'),
+  ('member.role_updated', 'update', 'member', 'Member role updated', 'trigger'),
+  ('process.created', 'create', 'process', 'Process created', 'trigger'),
+  ('process.deleted', 'delete', 'process', 'Process deleted', 'trigger'),
+  ('process.restored', 'restore', 'process', 'Process restored', 'trigger'),
+  ('process.run_requested', 'run', 'process', 'Process run requested', 'application'),
+  ('process.updated', 'update', 'process', 'Process updated', 'trigger'),
+  ('process_member.added', 'assign', 'process_member', 'Process member added', 'trigger'),
+  ('process_member.removed', 'unassign', 'process_member', 'Process member removed', 'trigger'),
+  ('settings.updated', 'update', 'settings', 'Settings updated', 'trigger'),
+  ('settings.viewed', 'view', 'settings', 'Settings viewed', 'application'),
+  ('tenant.created', 'create', 'tenant', 'Tenant created', 'trigger'),
+  ('tenant.deleted', 'delete', 'tenant', 'Tenant deleted', 'trigger'),
+  ('tenant.updated', 'update', 'tenant', 'Tenant updated', 'trigger'),
+  ('user.created', 'create', 'user', 'User created', 'trigger'),
+  ('user.deleted', 'delete', 'user', 'User deleted', 'trigger'),
+  ('user.sign_in_failed', 'sign_in_fail', 'user', 'Sign-in failed', 'application'),
+  ('user.signed_in', 'sign_in', 'user', 'User signed in', 'application'),
+  ('user.signed_out', 'sign_out', 'user', 'User signed out', 'application'),
+  ('user.updated', 'update', 'user', 'User updated', 'trigger');
 
 -- the rows of audit.tracked_tables
-insert into audit.tracked_tables (table_name, resource_type, tenant_column, account_column, ignored_columns, redacted_columns, redacted_keys, secret_key_column) values
-  ('app.accounts', 'account', 'tenant_id', 'id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.api_keys', 'api_key', 'tenant_id', 'account_id', '{updated_at,last_used_at}', '{key_hash}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.invitations', 'invitation', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.jobs', 'job', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.licenses', 'license', 'tenant_id', null, '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.memberships', 'member', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.process_members', 'process_member', 'tenant_id', 'account_id', '{}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.processes', 'process', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.settings', 'settings', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', 'key'),
-  ('app.tenants', 'tenant', 'id', null, '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null),
-  ('app.users', 'user', 'tenant_id', null, '{updated_at,last_seen_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null);
+insert into audit.tracked_tables (table_name, resource_type, tenant_column, account_column, ignored_columns, redacted_columns, redacted_keys, secret_key_column, label) values
+  ('app.accounts', 'account', 'tenant_id', 'id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'name'),
+  ('app.api_keys', 'api_key', 'tenant_id', 'account_id', '{updated_at,last_used_at}', '{key_hash}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'name'),
+  ('app.invitations', 'invitation', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'email'),
+  ('app.jobs', 'job', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, '(select p.name from app.processes p where p.id = process_id)'),
+  ('app.licenses', 'license', 'tenant_id', null, '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'plan'),
+  ('app.memberships', 'member', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, '(select u.email from app.users u where u.id = user_id)'),
+  ('app.process_members', 'process_member', 'tenant_id', 'account_id', '{}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, '(select u.email from app.users u where u.id = user_id)'),
+  ('app.processes', 'process', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'name'),
+  ('app.settings', 'settings', 'tenant_id', 'account_id', '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', 'key', 'key'),
+  ('app.tenants', 'tenant', 'id', null, '{updated_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'name'),
+  ('app.users', 'user', 'tenant_id', null, '{updated_at,last_seen_at}', '{}', '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)', null, 'email');
 
 -- the rows of audit.event_rules
 insert into audit.event_rules (table_name, operation, position, condition, event) values

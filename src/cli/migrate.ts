@@ -1,12 +1,13 @@
 // `npm run migrate`: applies the committed migrations to DATABASE_URL (an
 // owner or superuser connection), or to the embedded database when unset;
 // then moves the entries waiting in the default partition of audit.log into
-// their partitions (in batches, progress in the log) and creates the coming
-// months' partitions. SIGINT / SIGTERM stop the move between two batches:
+// their partitions (in batches, progress in the log), creates the coming
+// months' partitions and labels the entries written before entity labels
+// existed (in batches too). SIGINT / SIGTERM stop the move between two batches:
 // nothing is lost, and the next run goes on.
 import { ConfigError, loadConfig } from "../config.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
-import { maintainPartitions } from "../db/migrate.ts";
+import { maintainLog } from "../db/migrate.ts";
 import { prepareDatabase } from "../db/setup.ts";
 import { createLogger } from "../log.ts";
 
@@ -27,7 +28,7 @@ try {
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   try {
-    await maintainPartitions(db.ownerUrl, logger, { signal: interrupted.signal });
+    await maintainLog(db.ownerUrl, logger, { signal: interrupted.signal });
   } finally {
     await db.stop();
   }

@@ -6,7 +6,7 @@
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
-import { startPartitionMaintenance } from "../db/migrate.ts";
+import { startLogMaintenance } from "../db/migrate.ts";
 import { demoState, loadDemo } from "../demo/load.ts";
 import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
@@ -91,10 +91,11 @@ async function main(): Promise<void> {
     );
 
     // Serving first: entries waiting in the default partition (history
-    // imported before its years' partitions existed) are moved in batches
-    // in the background, then daily upkeep; a signal ends it between batches.
-    const partitions = startPartitionMaintenance(db.ownerUrl, logger, DAY_MS);
-    steps.unshift({ name: "partition maintenance", run: () => partitions.stop() });
+    // imported before its years' partitions existed) are moved, and entries
+    // written before entity labels are labelled, in batches in the
+    // background, then daily upkeep; a signal ends it between batches.
+    const maintenance = startLogMaintenance(db.ownerUrl, logger, DAY_MS);
+    steps.unshift({ name: "log maintenance", run: () => maintenance.stop() });
   } catch (err) {
     await db.stop();
     throw err;

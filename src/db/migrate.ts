@@ -12,6 +12,7 @@ import { Logger as MigrateLogger, migrate, watch, type Settings } from "graphile
 import pg from "pg";
 import type { Logger } from "../log.ts";
 import { withClient } from "./connection.ts";
+import { backfillLabels, type BackfillResult } from "./label-backfill.ts";
 
 const projectRoot = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -353,21 +354,37 @@ export async function maintainPartitions(connectionString: string, logger: Logge
   return { created, move };
 }
 
+export interface LogMaintenanceResult extends MaintenanceResult {
+  labels: BackfillResult | null;
+}
+
 /**
- * Runs maintainPartitions() now and then every `everyMs`, one run at a
- * time, in the background; stop() ends the run in progress between two
- * batches and waits for it.
+ * The log's upkeep, safe to run while serving: partitions
+ * (maintainPartitions), then the entity labels of entries written before
+ * labels existed (backfillLabels; one query once that is done).
  */
-export function startPartitionMaintenance(connectionString: string, logger: Logger, everyMs: number): { stop(): Promise<void> } {
+export async function maintainLog(connectionString: string, logger: Logger, options: MoveOptions = {}): Promise<LogMaintenanceResult> {
+  const partitions = await maintainPartitions(connectionString, logger, options);
+  if (aborted(options.signal) || partitions.move?.skipped) return { ...partitions, labels: null };
+  const labels = await backfillLabels(connectionString, logger, { signal: options.signal, progressEveryMs: options.progressEveryMs });
+  return { ...partitions, labels };
+}
+
+/**
+ * Runs maintainLog() now and then every `everyMs`, one run at a time, in
+ * the background; stop() ends the run in progress between two batches and
+ * waits for it.
+ */
+export function startLogMaintenance(connectionString: string, logger: Logger, everyMs: number): { stop(): Promise<void> } {
   const controller = new AbortController();
   let current: Promise<void> = Promise.resolve();
   const runOnce = () => {
     current = current.then(() =>
-      maintainPartitions(connectionString, logger, { signal: controller.signal }).then(
+      maintainLog(connectionString, logger, { signal: controller.signal }).then(
         ({ created }) => {
           if (created) logger.info({ created }, "audit partitions ensured");
         },
-        (err: unknown) => logger.error({ err }, "audit partition maintenance failed"),
+        (err: unknown) => logger.error({ err }, "audit log maintenance failed"),
       ),
     );
   };

@@ -40,13 +40,13 @@ async function fingerprint(): Promise<string> {
 describe("migrations/tracking.sql", () => {
   it("names exactly the tables and events the database tracks", async () => {
     const declaredTables = [...file.matchAll(/audit\.track_table\('([a-z_.]+)'/g)].map((m) => m[1]).sort();
-    const declaredEvents = [...file.matchAll(/^\s*\('([a-z_]+\.[a-z_]+)', '([a-z_]+)', '([a-z_]+)', '((?:[^']|'')+)'\)/gm)]
-      .map((m) => [m[1], m[2], m[3], m[4]!.replace(/''/g, "'")]).sort();
+    const declaredEvents = [...file.matchAll(/^\s*\('([a-z_]+\.[a-z_]+)', '([a-z_]+)', '([a-z_]+)', '((?:[^']|'')+)', '([a-z]+)'\)/gm)]
+      .map((m) => [m[1], m[2], m[3], m[4]!.replace(/''/g, "'"), m[5]]).sort();
     const tables = await db.owner.query<{ t: string }>("select table_name::text as t from audit.tracked_tables order by 1");
-    const events = await db.owner.query<{ event: string; action: string; resource_type: string; description: string }>(
-      "select event, action, resource_type, description from audit.events order by event");
+    const events = await db.owner.query<{ event: string; action: string; resource_type: string; description: string; kind: string }>(
+      "select event, action, resource_type, description, kind from audit.events order by event");
     expect(tables.rows.map((r) => r.t)).toEqual(declaredTables);
-    expect(events.rows.map((e) => [e.event, e.action, e.resource_type, e.description])).toEqual(declaredEvents);
+    expect(events.rows.map((e) => [e.event, e.action, e.resource_type, e.description, e.kind])).toEqual(declaredEvents);
   });
 
   it("every compiled capture is what the builder makes of the configuration", async () => {

@@ -58,7 +58,7 @@ describe("schema", () => {
     expect(d.auditLog.fields.map((f: { name: string }) => f.name).sort()).toEqual(
       [
         "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName", "action",
-        "resourceType", "entityId", "event", "oldValues", "newValues", "context", "transactionId", "description",
+        "resourceType", "entityId", "entityLabel", "event", "oldValues", "newValues", "context", "transactionId", "description",
       ].sort(),
     );
     const types: string[] = d.__schema.types.map((t: { name: string }) => t.name);
@@ -92,9 +92,9 @@ describe("schema", () => {
     const names = (x: { inputFields?: { name: string }[]; enumValues?: { name: string }[] }) =>
       (x.inputFields ?? x.enumValues ?? []).map((f) => f.name).sort();
     expect(names(d.filter)).toEqual(
-      ["accountId", "action", "actorEmail", "actorId", "actorType", "and", "entityId", "event", "newValues", "not", "occurredAt", "oldValues", "or", "resourceType", "transactionId"],
+      ["accountId", "action", "actorEmail", "actorId", "actorType", "and", "entityId", "entityLabel", "event", "newValues", "not", "occurredAt", "oldValues", "or", "resourceType", "transactionId"],
     );
-    expect(names(d.string)).toEqual(["equalTo", "in", "isNull", "notEqualTo", "notIn"]);
+    expect(names(d.string)).toEqual(["equalTo", "in", "isNull", "notEqualTo", "notIn", "startsWith"]);
     expect(names(d.json)).toEqual(["contains", "containsKey"]);
     expect(names(d.datetime)).toEqual(["equalTo", "greaterThan", "greaterThanOrEqualTo", "lessThan", "lessThanOrEqualTo"]);
     expect(names(d.order)).toEqual(["OCCURRED_AT_ASC", "OCCURRED_AT_DESC"]);
@@ -127,7 +127,7 @@ describe("catalogue and description", () => {
 
   it("returns every column with its value, JSON as JSON and timestamps in UTC", async () => {
     const d = await data(server, tokenA, `{ auditLogs(first: 1, filter: { event: { equalTo: "settings.updated" }, oldValues: { containsKey: "value" } }) {
-      nodes { id occurredAt tenantId accountId actorType actorId actorEmail actorName action resourceType entityId event oldValues newValues context transactionId }
+      nodes { id occurredAt tenantId accountId actorType actorId actorEmail actorName action resourceType entityId entityLabel event oldValues newValues context transactionId }
     } }`);
     const n = d.auditLogs.nodes[0];
     const { rows } = await db.owner.query("select * from audit.log where id = $1", [n.id]);
@@ -144,6 +144,7 @@ describe("catalogue and description", () => {
       action: r.action,
       resourceType: r.resource_type,
       entityId: r.entity_id,
+      entityLabel: "rpa.credentials",
       event: r.event,
       oldValues: r.old_values,
       newValues: r.new_values,
@@ -167,6 +168,18 @@ describe("filters", () => {
   it("actorEmail", () => expectFilter(`{ actorEmail: { equalTo: "max@acme.test" } }`, "actor_email = 'max@acme.test'"));
   it("actorType", () => expectFilter(`{ actorType: { equalTo: "user" } }`, "actor_type = 'user'"));
   it("entityId", () => expectFilter(`{ entityId: { equalTo: "${w.apiKeyId}" } }`, "entity_id = $2", [w.apiKeyId]));
+  it("entityLabel: equality, set membership and prefix", async () => {
+    await expectFilter(`{ entityLabel: { equalTo: "P1" } }`, "entity_label = 'P1'");
+    await expectFilter(`{ entityLabel: { in: ["P1", "P3"] } }`, "entity_label in ('P1', 'P3')");
+    await expectFilter(`{ entityLabel: { startsWith: "rpa." } }`, "entity_label like 'rpa.%'");
+    await expectFilter(`{ event: { startsWith: "process." } }`, "event like 'process.%'");
+  });
+  it("a prefix is taken literally: % and _ match only themselves", async () => {
+    expect((await ids(`first: 500, filter: { entityLabel: { startsWith: "P" } }`)).ids.length).toBeGreaterThan(0);
+    for (const prefix of ["%", "_", "P_", "P%"]) {
+      expect((await ids(`first: 500, filter: { entityLabel: { startsWith: ${JSON.stringify(prefix)} } }`)).ids).toEqual([]);
+    }
+  });
   it("accountId, and tenant-level entries with isNull", async () => {
     await expectFilter(`{ accountId: { equalTo: "${w.a.otherAccountId}" } }`, "account_id = $2", [w.a.otherAccountId]);
     await expectFilter(`{ accountId: { isNull: true } }`, "account_id is null");

@@ -25,6 +25,7 @@ export interface LogEntry {
   action: string;
   resource_type: string;
   entity_id: string;
+  entity_label: string | null;
   event: string;
   old_values: Record<string, unknown> | null;
   new_values: Record<string, unknown> | null;

@@ -42,6 +42,7 @@ export const LOG_COLUMNS: Record<string, readonly Capability[]> = {
   action: ["filter", "condition", "group", "aggregate"],
   resource_type: ["filter", "condition", "group", "aggregate"],
   entity_id: ["filter", "condition", "aggregate"],
+  entity_label: ["filter", "condition"],
   event: ["filter", "condition", "group", "aggregate"],
   old_values: ["filter"],
   new_values: ["filter"],

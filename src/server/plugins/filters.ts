@@ -4,7 +4,10 @@
 // set membership (the actor and entity indexes serve them), ranges on the
 // timestamp (partition pruning and the index serve them), jsonb containment.
 // Pattern matching (`like`, `includes`...) and ordering comparisons on text
-// are left out: they force reading a tenant's whole log.
+// are left out: they force reading a tenant's whole log. A prefix
+// (`startsWith`) is kept for text: finding an entity by the start of its
+// name (entityLabel) or events by family (`process.`); it costs what
+// equality on the same column costs.
 import "postgraphile";
 
 const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"];
@@ -12,7 +15,7 @@ const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"];
 /** Allowed operators by filter type name; other operator types get EQUALITY. */
 export const OPERATORS_BY_TYPE: Record<string, readonly string[]> = {
   DatetimeFilter: ["equalTo", "lessThan", "lessThanOrEqualTo", "greaterThan", "greaterThanOrEqualTo"],
-  StringFilter: EQUALITY,
+  StringFilter: [...EQUALITY, "startsWith"],
   UUIDFilter: EQUALITY,
   BigIntFilter: ["equalTo", "in"],
   JSONFilter: ["contains", "containsKey"],
