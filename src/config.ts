@@ -3,6 +3,7 @@
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { isAccessLogMode, type AccessLogMode } from "./server/access-log-mode.ts";
 
 export interface Config {
   /** Owner (or superuser) connection, used to migrate. Unset: embedded PostgreSQL. */
@@ -31,6 +32,8 @@ export interface Config {
   graphqlMaxDepth: number;
   /** Highest estimated cost of a GraphQL operation (see src/server/plugins/operation-limits.ts). */
   graphqlMaxCost: number;
+  /** What the audit log's own access log records: exports (default), all (exports and reads) or off. */
+  accessLog: AccessLogMode;
 }
 
 /**
@@ -101,6 +104,17 @@ export function parseInteger(raw: string | null, name: string, fallback: number,
     throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}"`);
   }
   return n;
+}
+
+export function parseAccessLog(raw: string | null): AccessLogMode {
+  if (raw === null) return "exports";
+  const v = raw.toLowerCase();
+  if (!isAccessLogMode(v)) {
+    throw new ConfigError(
+      `ACCESS_LOG must be exports, all or off (exports: record exports of the audit log; all: exports and reads; off: nothing), got "${raw}"`,
+    );
+  }
+  return v;
 }
 
 /** Shortest HS256 secret accepted: 256 bits of key for a 256-bit MAC (RFC 7518, section 3.2). */
@@ -204,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     statementTimeoutMs: parseInteger(nonEmpty(env, "STATEMENT_TIMEOUT_MS"), "STATEMENT_TIMEOUT_MS", 10_000, 100, 600_000),
     graphqlMaxDepth: parseInteger(nonEmpty(env, "GRAPHQL_MAX_DEPTH"), "GRAPHQL_MAX_DEPTH", 10, 3, 100),
     graphqlMaxCost: parseInteger(nonEmpty(env, "GRAPHQL_MAX_COST"), "GRAPHQL_MAX_COST", 5_000, 10, 1_000_000),
+    accessLog: parseAccessLog(nonEmpty(env, "ACCESS_LOG")),
   };
 }
 

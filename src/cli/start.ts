@@ -67,6 +67,7 @@ async function main(): Promise<void> {
       statementTimeoutMs: config.statementTimeoutMs,
       maxDepth: config.graphqlMaxDepth,
       maxCost: config.graphqlMaxCost,
+      accessLog: config.accessLog,
       logger,
       // The Audit Logs page at /, its export, and the demo's one-click sign-in (demo only).
       routes: webRoutes({ demoTokens: tokens }),

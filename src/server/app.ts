@@ -8,10 +8,12 @@ import pg from "pg";
 import { postgraphile, type PostGraphileInstance } from "postgraphile";
 import { grafserv } from "postgraphile/grafserv/express/v4";
 import { createLogger, type Logger } from "../log.ts";
+import { AccessLog, type AccessLogMode } from "./access-log.ts";
 import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from "./auth.ts";
 import { authenticateAdmin, authenticateGraphQL } from "./authenticate.ts";
 import { checkGraphQLRequest } from "./graphql-request.ts";
 import { healthHandler } from "./health.ts";
+import { makeLogReadsPlugin } from "./log-reads.ts";
 import { answerClientError, bodyParserError, sendError } from "./http-errors.ts";
 import { GRAPHIQL_PATH, GRAPHQL_PATH, MAX_REQUEST_BYTES, makeAuditPreset } from "./preset.ts";
 import { closeHttpServer } from "./shutdown.ts";
@@ -38,6 +40,12 @@ export interface ServerOptions {
   /** Size of the authenticator's connection pool (default 10). */
   poolMax?: number;
   logger?: Logger;
+  /**
+   * The audit log's own access log (ACCESS_LOG): exports, exports and reads
+   * ("all"), or nothing. Default "off" here; `npm start` passes ACCESS_LOG,
+   * whose default is "exports".
+   */
+  accessLog?: AccessLogMode;
   /** Extra routes (the admin page, exports), mounted before GraphQL. */
   routes?: (app: Express, context: RouteContext) => void | Promise<void>;
 }
@@ -51,6 +59,8 @@ export interface RouteContext {
   authenticateAdmin: RequestHandler;
   statementTimeoutMs: number;
   logger: Logger;
+  /** Where exports record their start and end (see access-log.ts). */
+  accessLog: AccessLog;
 }
 
 export interface RunningServer {
@@ -62,7 +72,8 @@ export interface RunningServer {
   pool: pg.Pool;
   pgl: PostGraphileInstance;
   verify: TokenVerifier;
-  /** Stops accepting requests, waits for those in flight, releases PostGraphile and ends the pool. */
+  accessLog: AccessLog;
+  /** Stops accepting requests, waits for those in flight and for access-log writes, releases PostGraphile and ends the pools. */
   close(): Promise<void>;
 }
 
@@ -89,6 +100,7 @@ interface MountOptions {
   graphiql: boolean;
   logger: Logger;
   routes: ServerOptions["routes"];
+  accessLog: AccessLog;
 }
 
 /** Health check, extra routes, authentication, GraphQL (grafserv), then JSON 404s and error handling. */
@@ -108,6 +120,7 @@ async function mountRoutes(app: Express, server: Server, pgl: PostGraphileInstan
     authenticateAdmin: authenticateAdmin(o.verify, o.logger),
     statementTimeoutMs: o.statementTimeoutMs,
     logger: o.logger,
+    accessLog: o.accessLog,
   });
 
   app.all(GRAPHQL_PATH, (req, res, next) => {
@@ -173,14 +186,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxCost: options.maxCost ?? 5_000,
     logger,
   });
-  const pgl = postgraphile(preset);
+  const accessLog = new AccessLog({ mode: options.accessLog ?? "off", connectionString: options.authUrl, logger, statementTimeoutMs });
+  const pgl = postgraphile(accessLog.recordsReads ? { extends: [preset], plugins: [makeLogReadsPlugin(accessLog)] } : preset);
   const app = express();
   const server = createServer(app);
   server.on("clientError", answerClientError);
   try {
     // Build the schema now: a database without the audit schema fails start-up, not the first request.
     await checkSchema(pgl);
-    await mountRoutes(app, server, pgl, { pool, verify, statementTimeoutMs, introspection, graphiql, logger, routes: options.routes });
+    await mountRoutes(app, server, pgl, {
+      pool, verify, statementTimeoutMs, introspection, graphiql, logger, routes: options.routes, accessLog,
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(options.port ?? 5678, options.host ?? "127.0.0.1", () => {
@@ -191,6 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (err) {
     await Promise.resolve(pgl.release()).catch(() => undefined);
     await pool.end().catch(() => undefined);
+    await accessLog.close().catch(() => undefined);
     throw err;
   }
   const address = server.address() as AddressInfo;
@@ -206,9 +223,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     pool,
     pgl,
     verify,
+    accessLog,
     close() {
       closing ??= (async () => {
         await closeHttpServer(server);
+        await accessLog.close(); // waits for the entries of the last requests
         await pgl.release(); // releases grafserv too
         await pool.end();
       })();

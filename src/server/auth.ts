@@ -16,6 +16,9 @@ export interface AuditClaims {
   /** The account of an account admin; null for tenant admins. */
   accountId: string | null;
   expiresAt: Date;
+  /** The token's `email` and `name` claims, when it carries them: the admin as the access log names them. */
+  email?: string;
+  name?: string;
 }
 
 /** The claims that decide what an admin sees: all but the expiry. */
@@ -77,6 +80,18 @@ function uuidClaim(payload: jwt.JwtPayload, name: string): string {
   return value.toLowerCase();
 }
 
+/**
+ * An optional display claim (email, name): kept when it is a short plain
+ * string, ignored otherwise. It only names the admin in the access log, so
+ * an odd value is no reason to refuse the token.
+ */
+function displayClaim(payload: jwt.JwtPayload, name: string, maxLength: number): string | undefined {
+  const value: unknown = payload[name];
+  if (typeof value !== "string") return undefined;
+  const text = value.trim();
+  return text !== "" && text.length <= maxLength && !/[\u0000-\u001f\u007f]/.test(text) ? text : undefined;
+}
+
 /** Checks the claims of a token whose signature and times are already verified. */
 export function claimsFromPayload(payload: string | jwt.JwtPayload): AuditClaims {
   if (typeof payload !== "object" || payload === null) invalid("the payload must be a JSON object of claims");
@@ -92,7 +107,12 @@ export function claimsFromPayload(payload: string | jwt.JwtPayload): AuditClaims
   if (role === "account_admin") {
     accountId = uuidClaim(payload, "account_id");
   }
-  return { userId, tenantId, role, accountId, expiresAt: new Date(payload.exp * 1000) };
+  const email = displayClaim(payload, "email", 320);
+  const name = displayClaim(payload, "name", 200);
+  return {
+    userId, tenantId, role, accountId, expiresAt: new Date(payload.exp * 1000),
+    ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }),
+  };
 }
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {

@@ -111,6 +111,15 @@ describe("production switches", () => {
     expect(() => loadConfig({ GRAPHQL_MAX_DEPTH: "1" })).toThrow(/GRAPHQL_MAX_DEPTH/);
   });
 
+  it("ACCESS_LOG: exports by default, all or off, anything else stops start-up with a message", () => {
+    expect(loadConfig({}).accessLog).toBe("exports");
+    expect(loadConfig({ ACCESS_LOG: "all" }).accessLog).toBe("all");
+    expect(loadConfig({ ACCESS_LOG: " OFF " }).accessLog).toBe("off");
+    expect(loadConfig({ ACCESS_LOG: "" }).accessLog).toBe("exports");
+    expect(() => loadConfig({ ACCESS_LOG: "reads" })).toThrow(ConfigError);
+    expect(() => loadConfig({ ACCESS_LOG: "true" })).toThrow(/^ACCESS_LOG must be exports, all or off \(exports: record exports of the audit log; all: exports and reads; off: nothing\), got "true"$/);
+  });
+
   it("the demo loads on the embedded default, and on DATABASE_URL only with --demo", () => {
     expect(loadConfig({}).demo).toBe(true);
     expect(loadConfig({ DATABASE_URL: DB, JWT_SECRET: STRONG }).demo).toBe(false);

@@ -4,12 +4,17 @@
 // is exported, exactly as for the GraphQL API. Keyset pagination in short
 // transactions: each batch is one index range scan, no transaction stays open
 // for the whole download, and the response is written as batches arrive,
-// waiting for the client to keep up.
+// waiting for the client to keep up. Each export is in the audit log's access
+// log (unless ACCESS_LOG=off): its start is committed before anything is sent,
+// its end (completed, cancelled or failed, with the entries sent) when it ends.
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import type { Express, Request, Response } from "express";
 import type { AuditEntry } from "../../shared/entry.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../shared/export-format.ts";
+import type { AccessLog } from "../access-log.ts";
 import type { RouteContext } from "../app.ts";
+import type { AuditClaims } from "../auth.ts";
 import { claimsOf } from "../authenticate.ts";
 import { withScopedTransaction } from "../scoped-query.ts";
 import { CONTENT_TYPES, csvHeader, csvLine, exportBatchQuery, exportFilename, jsonLine, type ExportCursor } from "./export-file.ts";
@@ -68,6 +73,16 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   // The first batch is read before anything is sent, so that a failing query
   // still gets a proper error status instead of a truncated file.
   let batch = await readBatch(null);
+  // Then the start goes on record: an export that cannot be recorded is not
+  // sent. (Recorded after the first read, the export never holds its own start.)
+  const recorder = exportRecorder(context.accessLog, claims, format, params);
+  try {
+    await recorder.started();
+  } catch (err) {
+    log.error({ err, tenantId: claims.tenantId }, "export refused: its start could not be recorded in the access log");
+    sendJsonError(res, 503, "The export could not be recorded in the audit log's access log; try again shortly.", "SERVICE_UNAVAILABLE");
+    return;
+  }
   res.status(200).set({
     "Content-Type": CONTENT_TYPES[format],
     "Content-Disposition": `attachment; filename="${exportFilename(format, new Date())}"`,
@@ -77,15 +92,24 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   const line = format === "csv" ? csvLine : jsonLine;
   let rows = 0;
   let pending = format === "csv" ? csvHeader() : "";
-  for (;;) {
-    for (const row of batch) pending += line(row);
-    rows += batch.length;
-    // One write per batch; wait while the client is slower than the database.
-    if (pending && !res.write(pending) && !closed) await Promise.race([once(res, "drain"), once(res, "close")]);
-    pending = "";
-    const last = batch.at(-1);
-    if (closed || batch.length < batchSize || !last) break;
-    batch = await readBatch({ occurredAt: last.occurredAt, id: last.id });
+  let status: ExportStatus = "failed";
+  try {
+    for (;;) {
+      for (const row of batch) pending += line(row);
+      // One write per batch; wait while the client is slower than the database.
+      if (pending && !closed) {
+        rows += batch.length;
+        if (!res.write(pending) && !closed) await Promise.race([once(res, "drain"), once(res, "close")]);
+      }
+      pending = "";
+      const last = batch.at(-1);
+      if (closed || batch.length < batchSize || !last) break;
+      batch = await readBatch({ occurredAt: last.occurredAt, id: last.id });
+    }
+    status = closed ? "cancelled" : "completed";
+  } finally {
+    // Before the response ends: a client holding the whole file finds it on record.
+    await recorder.finished(status, rows);
   }
   if (closed) {
     log.info({ format, rows, ms: Date.now() - started, tenantId: claims.tenantId }, "export stopped: the client went away");
@@ -93,4 +117,34 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   }
   res.end();
   log.info({ format, rows, ms: Date.now() - started, tenantId: claims.tenantId, role: claims.role }, "export finished");
+}
+
+type ExportStatus = "completed" | "cancelled" | "failed";
+
+const FORMAT_LABELS: Record<ExportFormat, string> = { csv: "CSV export", jsonl: "JSON Lines export" };
+
+/**
+ * An export's two access-log entries, under one generated id: started()
+ * rejects when the start cannot be written; finished() never does (the
+ * export is over either way; the access log counts and logs the failure).
+ */
+function exportRecorder(accessLog: AccessLog, claims: AuditClaims, format: ExportFormat, params: URLSearchParams) {
+  const exportId = randomUUID();
+  const label = FORMAT_LABELS[format];
+  // The filter as sent (the parameters but the format), validated by now.
+  const filter = Object.fromEntries([...params].filter(([name]) => name !== "format"));
+  let started = false;
+  return {
+    async started(): Promise<void> {
+      if (!accessLog.recordsExports) return;
+      await accessLog.write(claims, { event: "audit_log.exported", entityId: exportId, label, context: { format, filter } });
+      started = true;
+    },
+    async finished(status: ExportStatus, entries: number): Promise<void> {
+      if (!started) return;
+      await accessLog
+        .write(claims, { event: "audit_log.export_finished", entityId: exportId, label, context: { format, status, entries } })
+        .catch(() => undefined);
+    },
+  };
 }
