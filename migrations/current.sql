@@ -509,19 +509,9 @@ on conflict (singleton) do nothing;
 
 -- The label of an entry written before labels: the table's label expression
 -- over the entity's row as the entry saw it, that is its current row
--- overlaid with the entry's stored values (new over old; "[redacted]"
--- values left out). A deleted entity's delete entry holds its whole row.
-create or replace function audit_private.label_source(current_row jsonb, old_values jsonb, new_values jsonb)
-  returns jsonb
-  language sql
-  immutable parallel safe
-  set search_path = pg_catalog, pg_temp
-  as $$
-    select coalesce(current_row, '{}')
-           || coalesce((select jsonb_object_agg(k, v) from jsonb_each(old_values) x(k, v) where v <> '"[redacted]"'), '{}')
-           || coalesce((select jsonb_object_agg(k, v) from jsonb_each(new_values) x(k, v) where v <> '"[redacted]"'), '{}')
-  $$;
-comment on function audit_private.label_source(jsonb, jsonb, jsonb) is 'The row a backfilled label is computed from: the current row, overlaid with the entry''s old then new values (redacted values left out).';
+-- overlaid with the entry's stored values (new over old; the redacted
+-- columns left out, so that "[redacted]" never meets a column's type). A
+-- deleted entity's delete entry holds its whole row.
 
 create or replace function audit_private.backfill_labels_batch(batch_entries integer default 5000,
                                                                out examined integer, out labelled integer, out done boolean)
@@ -571,17 +561,22 @@ begin
   for t in select * from audit.tracked_tables where label is not null loop
     select format_type(a.atttypid, a.atttypmod) into id_type from pg_attribute a where a.attrelid = t.table_name and a.attname = 'id';
     begin
+      -- the label computed once per entry (a materialized CTE), then one
+      -- primary-key update per labelled entry
       execute format(
-        'update audit.log l set entity_label = x.label
-           from (select b.tenant_id, b.occurred_at, b.id,
-                        (select (%1$s)::text from jsonb_populate_record(null::%2$s,
-                           audit_private.label_source((select to_jsonb(cur) from %2$s cur where cur.id = b.entity_id::%3$s),
-                                                      b.old_values, b.new_values)) as labelled) as label
-                   from label_batch b
-                  where b.resource_type = $1 and b.id <= $2) x
+        'with x as materialized (
+           select b.tenant_id, b.occurred_at, b.id,
+                  (select (%1$s)::text
+                     from jsonb_populate_record(null::%2$s,
+                            coalesce((select to_jsonb(cur) from %2$s cur where cur.id = b.entity_id::%3$s), ''{}'')
+                            || coalesce(b.old_values - %4$L::text[], ''{}'') || coalesce(b.new_values - %4$L::text[], ''{}'')) as labelled) as label
+             from label_batch b
+            where b.resource_type = $1 and b.id <= $2)
+         update audit.log l set entity_label = x.label
+           from x
           where l.tenant_id = x.tenant_id and l.occurred_at = x.occurred_at and l.id = x.id
             and l.entity_label is null and x.label is not null',
-        t.label, t.table_name, id_type)
+        t.label, t.table_name, id_type, t.redacted_columns)
         using t.resource_type, state.up_to_id;
       get diagnostics n = row_count;
       labelled := labelled + n;

@@ -55,10 +55,11 @@ begin
     end if;
   end if;
   if once_per_minute is not null then
-    -- at most one entry per admin, event, key and minute, across servers
-    perform pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'audit.record_access', tenant, sub, event, once_per_minute), 0));
+    -- at most one entry per admin, scope, event, key and minute, across servers
+    perform pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'audit.record_access', tenant, account, sub, event, once_per_minute), 0));
     if exists (select from audit.log l
-                where l.tenant_id = tenant::uuid and l.actor_id is not distinct from actor
+                where l.tenant_id = tenant::uuid and l.account_id is not distinct from scope_account
+                  and l.actor_id is not distinct from actor
                   and l.occurred_at >= date_trunc('minute', now())
                   and l.event = record_access.event and l.context->>'once_per_minute' = once_per_minute) then
       return null;

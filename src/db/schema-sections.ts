@@ -87,7 +87,7 @@ const STORAGE_FUNCTIONS = new Set([
   "audit_private.create_log_partition_table", "audit_private.log_partition_for", "audit_private.staged_log_partitions",
   "audit_private.move_default_batch", "audit_private.attach_staged_partitions", "audit_private.index_log_partition",
   "audit_private.in_maintenance", "audit_private.refuse_log_change", "audit_private.refuse_log_truncate",
-  "audit_private.backfill_labels_batch", "audit_private.label_source",
+  "audit_private.backfill_labels_batch",
 ]);
 const SCOPE_FUNCTIONS = new Set([
   "audit.current_user_id", "audit.current_tenant_id", "audit.current_scope_role", "audit.current_account_id",
