@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { isSafeError, type SafeError } from "postgraphile/grafast";
 import { GraphQLError, type ValidationRule } from "postgraphile/graphql";
 import type { Logger } from "../log.ts";
+import { domainValues, valueList } from "./plugins/domain-values.ts";
 
 const errorId = () => randomBytes(6).toString("hex");
 
@@ -68,6 +69,16 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
       return rebuild(original.message, { ...(original.extensions ?? {}), code: safeErrorCode(original) });
     }
     const pgCode = (original as { code?: unknown }).code;
+    // A value outside a domain (a check violation on the domain's type):
+    // GraphQL requests only read, so the value came from the request.
+    // domain-values.ts refuses those before SQL; this is the second line,
+    // for a path it does not see.
+    const { schema, dataType } = original as { schema?: unknown; dataType?: unknown };
+    const domain = pgCode === "23514" ? domainValues(schema, dataType) : undefined;
+    if (domain) {
+      log.info({ pgCode, dataType, path: error.path }, "a value outside a domain reached the database");
+      return rebuild(`A value in the filter or condition is not ${domain.noun}: the values are ${valueList(domain)}.`, { code: domain.code });
+    }
     const known = typeof pgCode === "string" ? DATABASE_ERRORS[pgCode] : undefined;
     const id = errorId();
     if (known) {
@@ -80,14 +91,35 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
 }
 
 /**
+ * graphql-js's validate() takes this many errors (its default maxErrors,
+ * which grafserv keeps); one more makes it stop and append "Too many
+ * validation errors..." itself, without a code and out of any rule's reach.
+ */
+export const MAX_VALIDATION_ERRORS = 100;
+
+export const TOO_MANY_VALIDATION_ERRORS =
+  `Too many validation errors: only the first ${MAX_VALIDATION_ERRORS - 1} are listed. Fix them and send the document again.`;
+
+/**
  * A validation rule that gives every validation error without a code
  * GRAPHQL_VALIDATION_FAILED (grafserv returns them as they are, not
  * through maskError). All rules of a validation share one context, so this
- * one, run first, wraps its reportError for the others.
+ * one, run first, wraps its reportError for the others. It passes on at
+ * most MAX_VALIDATION_ERRORS - 1 errors, then one coded error saying there
+ * were more, and drops the rest, so graphql-js never reaches its limit and
+ * never adds its own error without a code. (The rest of the document is
+ * still visited, silently: documents are small, graphql-request.ts caps them.)
  */
 export const codeValidationErrors: ValidationRule = (context) => {
   const report = context.reportError.bind(context);
-  context.reportError = (error) => report(hasCode(error) ? error : withCode(error, GRAPHQL_ERROR_CODES.validation));
+  let reported = 0;
+  context.reportError = (error) => {
+    reported++;
+    if (reported < MAX_VALIDATION_ERRORS) report(hasCode(error) ? error : withCode(error, GRAPHQL_ERROR_CODES.validation));
+    else if (reported === MAX_VALIDATION_ERRORS) {
+      report(new GraphQLError(TOO_MANY_VALIDATION_ERRORS, { extensions: { code: GRAPHQL_ERROR_CODES.validation } }));
+    }
+  };
   return {};
 };
 

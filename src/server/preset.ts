@@ -16,6 +16,8 @@ import { claimsOf } from "./authenticate.ts";
 import { ValidationErrorCodesPlugin, makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
 import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";
+import { DomainValuesPlugin } from "./plugins/domain-values.ts";
+import { EmptyPagePlugin } from "./plugins/empty-page.ts";
 import { AuditArgumentsPlugin, AuditExposurePlugin, AuditTagsPlugin } from "./plugins/exposure.ts";
 import { FilterInputPlugin } from "./plugins/filter-input.ts";
 import { ALLOWED_OPERATORS, AuditFilterOperatorsPlugin } from "./plugins/filters.ts";
@@ -75,8 +77,10 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       AuditOrderingPlugin,
       AuditEventsOrderPlugin,
       makePaginationPlugin(DEFAULT_PAGINATION),
+      EmptyPagePlugin,
       AuditFilterOperatorsPlugin,
       FilterInputPlugin,
+      DomainValuesPlugin,
       InputScalarsPlugin,
       AuditAggregatesPlugin,
       AuditCappedCountPlugin,

@@ -1,10 +1,11 @@
 // Bad input to the GraphQL API, from the client's side (docs/errors.md):
 // nulls for whole arguments mean "not given"; nulls and empty values inside
-// a filter, unknown operators, bad UUIDs, dates, big integers and cursors,
-// huge lists, bad page sizes and orderings, documents too large, too deep
-// or malformed, and inputs too deep or holding NUL characters are each a
-// client error with a specific message and a stable code: never data,
-// never logged as a server fault, never a change to any data.
+// a filter, unknown operators, bad UUIDs, dates, big integers, actor types
+// and cursors, huge lists, bad page sizes and orderings, documents too
+// large, too deep, malformed or with too many mistakes, and inputs too deep
+// or holding NUL characters are each a client error with a specific message
+// and a stable code: never data, never logged as a server fault, never a
+// change to any data. (An empty page, `first: 0`, is no error.)
 import { getIntrospectionQuery } from "postgraphile/graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/app.ts";
@@ -213,6 +214,47 @@ describe("operators, fields and values of the wrong kind", () => {
     expect(byString.auditLogs.totalCount).toBeGreaterThan(0);
     expect(byNumber).toEqual(byString);
   });
+
+  it("an actor type other than user, api_key, system or database_role: INVALID_ACTOR_TYPE, in a filter or a condition, whichever field reads it", async () => {
+    // (a String restricted by a database domain: unchecked, PostgreSQL refuses the cast, which reads as a server fault)
+    const message = (where: string, value: string) =>
+      new RegExp(`^actorType must be one of user, api_key, system or database_role; the ${where.replaceAll(".", "\\.")} has "${value}", which is not an actor type\\.$`);
+    const FILTERS: [unknown, string, string][] = [
+      [{ actorType: { equalTo: "robot" } }, "filter's actorType.equalTo", "robot"],
+      [{ actorType: { in: ["user", "robot"] } }, "filter's actorType.in", "robot"],
+      [{ actorType: { notIn: ["USER"] } }, "filter's actorType.notIn", "USER"],
+      [{ actorType: { notEqualTo: "" } }, "filter's actorType.notEqualTo", ""],
+      [{ or: [{ action: { equalTo: "update" } }, { not: { actorType: { equalTo: "api-key" } } }] }, "filter's actorType.equalTo", "api-key"],
+    ];
+    for (const [filter, where, value] of FILTERS) {
+      await refused(`{ auditLogs(filter: ${literal(filter)}) { nodes { id } } }`, undefined, "INVALID_ACTOR_TYPE", message(where, value));
+      await refused("query ($f: AuditLogFilter) { auditLogs(filter: $f) { nodes { id } } }", { f: filter }, "INVALID_ACTOR_TYPE", message(where, value));
+    }
+    await refused(`{ auditLogs(condition: { actorType: "robot" }) { nodes { id } } }`, undefined, "INVALID_ACTOR_TYPE", message("condition's actorType", "robot"));
+    await refused("query ($t: String) { auditLogs(condition: { actorType: $t }) { nodes { id } } }", { t: "admin" }, "INVALID_ACTOR_TYPE", message("condition's actorType", "admin"));
+    for (const selection of ["totalCount", "cappedCount { count }", "aggregates { count }", "groupedAggregates(groupBy: [ACTOR_TYPE]) { keys count }", "pageInfo { hasNextPage }"]) {
+      await refused(`{ auditLogs(first: 0, filter: { actorType: { in: ["robot"] } }) { ${selection} } }`, undefined, "INVALID_ACTOR_TYPE", message("filter's actorType.in", "robot"));
+      await refused(`{ auditLogs(first: 0, condition: { actorType: "robot" }) { ${selection} } }`, undefined, "INVALID_ACTOR_TYPE", message("condition's actorType", "robot"));
+    }
+    // Operators that build a pattern would be cast to the domain too: refused as well, when strings have any.
+    const stringOperators = (await data(server, token, `{ __type(name: "StringFilter") { inputFields { name } } }`)).__type.inputFields.map((f: { name: string }) => f.name);
+    for (const operator of stringOperators.filter((name: string) => !["equalTo", "notEqualTo", "in", "notIn", "isNull"].includes(name))) {
+      await refused(`{ auditLogs(filter: { actorType: { ${operator}: "user" } }) { totalCount } }`, undefined, "INVALID_ACTOR_TYPE",
+        new RegExp(`^actorType takes whole values \\(equalTo, notEqualTo, in, notIn, isNull\\), not ${operator}: its values are user, api_key, system or database_role\\.$`));
+    }
+    // The four kinds are values, in any combination; a condition's null is "no value" (none here: actor_type is required).
+    const all = await idsWhere(db.owner, "tenant_id = $1", [w.a.tenantId]);
+    const d = await data(server, token, `{ auditLogs(first: 500, filter: { actorType: { in: ["user", "api_key", "system", "database_role"] } }) { nodes { id } } }`);
+    expect(d.auditLogs.nodes.map((n: { id: string }) => n.id)).toEqual(all);
+    for (const kind of ["user", "api_key", "system", "database_role"]) {
+      const want = await idsWhere(db.owner, "tenant_id = $1 and actor_type = $2", [w.a.tenantId, kind]);
+      const byCondition = await data(server, token, `{ auditLogs(first: 500, condition: { actorType: "${kind}" }) { nodes { id } } }`);
+      const byFilter = await data(server, token, `{ auditLogs(first: 500, filter: { actorType: { notEqualTo: "${kind}" } }) { totalCount } }`);
+      expect(byCondition.auditLogs.nodes.map((n: { id: string }) => n.id), kind).toEqual(want);
+      expect(byFilter.auditLogs.totalCount, kind).toBe(all.length - want.length);
+    }
+    expect((await data(server, token, "{ auditLogs(condition: { actorType: null }) { totalCount } }")).auditLogs.totalCount).toBe(0);
+  });
 });
 
 describe("cursors", () => {
@@ -293,6 +335,32 @@ describe("sizes, page sizes and orderings", () => {
     await refused("query ($n: Int) { auditLogs(first: $n) { totalCount } }", { n: "10" }, "BAD_USER_INPUT", /^Variable "\$n" got invalid value "10"; Int cannot represent non-integer value/);
   });
 
+  it("first: 0 is an empty page whose hasNextPage says whether any entry follows (the Relay rule), after the cursor too", async () => {
+    const query = `query ($n: Int, $f: AuditLogFilter, $c: AuditLogCondition, $a: Cursor, $o: [AuditLogOrderBy!]) {
+      auditLogs(first: $n, filter: $f, condition: $c, after: $a, orderBy: $o) { nodes { id } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } totalCount } }`;
+    const page = async (variables: Record<string, unknown>) => (await data(server, token, query, { n: 0, ...variables })).auditLogs;
+    const all = await idsWhere(db.owner, "tenant_id = $1", [w.a.tenantId]);
+    expect(await page({})).toEqual({ nodes: [], pageInfo: { hasNextPage: true, hasPreviousPage: false, startCursor: null, endCursor: null }, totalCount: all.length });
+    expect((await data(server, token, "{ auditLogs(first: 0) { pageInfo { hasNextPage } } }")).auditLogs.pageInfo.hasNextPage).toBe(true);
+    // Only when something matches: the filter and the condition count.
+    expect((await page({ f: { actorId: { in: [] } } })).pageInfo.hasNextPage).toBe(false);
+    expect((await page({ f: { actorType: { equalTo: "system" } } })).pageInfo.hasNextPage).toBe(true);
+    expect((await page({ c: { entityId: "no-such-entity" } })).pageInfo.hasNextPage).toBe(false);
+    expect((await page({ c: { accountId: null } })).pageInfo.hasNextPage).toBe(true);
+    // After a cursor: whether entries follow it, in either order.
+    for (const order of ["OCCURRED_AT_DESC", "OCCURRED_AT_ASC"]) {
+      const full = (await data(server, token, query, { n: 500, o: [order] })).auditLogs;
+      expect(full.nodes).toHaveLength(all.length);
+      expect(full.pageInfo.hasNextPage, order).toBe(false);
+      const one = (await data(server, token, query, { n: 1, o: [order] })).auditLogs;
+      expect((await page({ a: one.pageInfo.endCursor, o: [order] })).pageInfo.hasNextPage, order).toBe(true);
+      expect((await page({ a: full.pageInfo.endCursor, o: [order] })).pageInfo.hasNextPage, order).toBe(false);
+    }
+    // Other page sizes answer as before.
+    expect((await page({ n: all.length })).pageInfo.hasNextPage).toBe(false);
+    expect((await page({ n: all.length - 1 })).pageInfo.hasNextPage).toBe(true);
+  });
+
   it("a capped count's cap out of range: CAPPED_COUNT_MAX_OUT_OF_RANGE", async () => {
     for (const max of [0, -5, 100_001]) {
       await refused(`{ auditLogs { cappedCount(max: ${max}) { count } } }`, undefined, "CAPPED_COUNT_MAX_OUT_OF_RANGE", /^max must be between 1 and 100000/);
@@ -344,6 +412,28 @@ describe("documents and inputs", () => {
     // 500 are validated, and GraphiQL's whole introspection query is far below the limits.
     expect(Object.keys((await data(server, token, `{ ${"__typename ".repeat(500)}}`)))).toEqual(["__typename"]);
     expect((await data(server, token, getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, inputValueDeprecation: true }))).__schema.queryType.name).toBe("Query");
+  });
+
+  it("more than 99 validation errors: the first 99, then one saying there are more, each GRAPHQL_VALIDATION_FAILED", async () => {
+    // (graphql-js takes 100 and, at the 101st, adds "Too many validation errors..." without a code)
+    const unknownFields = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `f${i}: nope${i}`).join(" ")} }`;
+    const cannot = (n: number) => Array.from({ length: n }, (_, i) => `Cannot query field "nope${i}" on type "Query".`);
+    for (const [n, accept] of [[100, undefined], [101, undefined], [300, undefined], [150, "application/json"]] as const) {
+      const mark = faults.mark();
+      const res = await gql(server, token, unknownFields(n), undefined, accept ? { accept } : {});
+      expect(res.status).toBe(accept ? 200 : 400);
+      expect(res.body.data).toBeUndefined();
+      const errors = res.body.errors ?? [];
+      expect(errors).toHaveLength(100);
+      expect(errors.map((e) => e.extensions?.code)).toEqual(Array(100).fill("GRAPHQL_VALIDATION_FAILED"));
+      expect(errors.slice(0, 99).map((e) => e.message)).toEqual(cannot(99));
+      expect(errors[99]!.message).toBe("Too many validation errors: only the first 99 are listed. Fix them and send the document again.");
+      expect(faults.faultsSince(mark)).toEqual([]);
+    }
+    // Up to 99 errors, each is listed.
+    const some = await gql(server, token, unknownFields(99));
+    expect(some.body.errors?.map((e) => e.message)).toEqual(cannot(99));
+    expect(some.body.errors?.every((e) => e.extensions?.code === "GRAPHQL_VALIDATION_FAILED")).toBe(true);
   });
 
   it("selections nested more than 100 levels: QUERY_TOO_DEEP, before validation", async () => {
