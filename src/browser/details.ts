@@ -1,8 +1,14 @@
-// The details panel of one entry: the change field by field (old → new),
-// redacted values shown as such, the request context, and the raw JSON.
+// The details panel of one entry: the entity by name and id, the change
+// field by field (old → new), redacted values shown as such, the context
+// (request fields; an application or access event's own details), and the
+// raw JSON. Events (sign-ins, views, exports) change no values: they show
+// their context only.
 import type { AuditEntry } from "../shared/entry.ts";
+import { contextLabel, readableContextValue } from "./context-values.ts";
 import { h } from "./dom.ts";
-import { REDACTED, describeActor, formatLocal, formatRelative, humanize } from "./format.ts";
+import { KIND_TAGS, type EventKind } from "./event-kinds.ts";
+import { REDACTED, actionLabel, describeActor, formatLocal, formatRelative, humanize } from "./format.ts";
+import type { ListedEntry } from "./queries.ts";
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -60,27 +66,40 @@ export function fieldChanges(entry: AuditEntry): FieldChange[] {
   }));
 }
 
-const CONTEXT_LABELS: Record<string, string> = {
-  request_id: "Request ID",
-  ip: "IP address",
-  user_agent: "User agent",
-  reason: "Reason",
-  role: "Database role",
-  client: "Client",
-  application_name: "Application",
-};
-
 export interface DetailsHandlers {
   onClose: () => void;
   onFilterEntity: (entityId: string) => void;
   accountName: (id: string) => string | null;
+  /** The entry's event kind from the catalogue, null when unknown. */
+  kind: EventKind | null;
 }
 
-export function renderDetails(entry: AuditEntry, handlers: DetailsHandlers): HTMLElement {
-  const actor = describeActor(entry);
+function changesSection(entry: AuditEntry): HTMLElement {
   const changes = fieldChanges(entry);
   const hasOld = entry.oldValues !== null;
   const hasNew = entry.newValues !== null;
+  return h("section", { "aria-labelledby": "changes-title", id: "details-changes" },
+    h("h3", { id: "changes-title" }, "Changes"),
+    changes.length === 0
+      ? h("p", { className: "muted" }, "No field values were recorded for this entry.")
+      : h("table", { className: "changes" },
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"),
+          hasOld ? h("th", { scope: "col" }, hasNew ? "Old value" : "Value before") : null,
+          hasNew ? h("th", { scope: "col" }, hasOld ? "New value" : "Value") : null)),
+        h("tbody", {}, changes.map((c) => h("tr", { "data-field": c.field },
+          h("th", { scope: "row" }, c.field),
+          hasOld ? h("td", { className: "old" }, renderValue(c.old)) : null,
+          hasNew ? h("td", { className: "new" }, renderValue(c.new)) : null,
+        ))),
+      ),
+  );
+}
+
+export function renderDetails(entry: ListedEntry, handlers: DetailsHandlers): HTMLElement {
+  const actor = describeActor(entry);
+  // An event (application or access) records what happened, not values: it has neither side.
+  const isEvent = entry.oldValues === null && entry.newValues === null;
+  const kindTag = handlers.kind ? KIND_TAGS[handlers.kind] : null;
   const context = entry.context ?? {};
   const contextKeys = Object.keys(context);
   const account = entry.accountId ? (handlers.accountName(entry.accountId) ?? entry.accountId) : "Tenant level";
@@ -96,36 +115,25 @@ export function renderDetails(entry: AuditEntry, handlers: DetailsHandlers): HTM
     h("dl", { className: "facts" },
       h("dt", {}, "Who"), h("dd", {}, actor.primary, actor.secondary ? h("span", { className: "muted" }, ` · ${actor.secondary}`) : null,
         h("span", { className: "tag" }, actor.kind)),
-      h("dt", {}, "Action"), h("dd", {}, humanize(entry.action), h("span", { className: "muted" }, ` · ${entry.event}`)),
+      h("dt", {}, "Action"), h("dd", {}, actionLabel(entry.action), h("span", { className: "muted" }, ` · ${entry.event}`),
+        kindTag ? h("span", { className: "tag", id: "details-kind" }, kindTag) : null),
       h("dt", {}, "Resource"), h("dd", {}, humanize(entry.resourceType)),
-      h("dt", {}, "Entity"), h("dd", {}, h("code", {}, entry.entityId), " ",
+      h("dt", {}, "Entity"), h("dd", { id: "details-entity" },
+        entry.entityLabel ? h("div", { className: "strong", id: "details-entity-label" }, entry.entityLabel) : null,
+        h("code", { id: "details-entity-id" }, entry.entityId), " ",
         h("button", { type: "button", className: "link-button", onclick: () => handlers.onFilterEntity(entry.entityId) }, "Show all entries of this entity")),
       h("dt", {}, "Account"), h("dd", {}, account),
       h("dt", {}, "Transaction"), h("dd", {}, h("code", {}, entry.transactionId)),
       h("dt", {}, "Entry"), h("dd", {}, h("code", {}, entry.id)),
     ),
-    h("section", { "aria-labelledby": "changes-title" },
-      h("h3", { id: "changes-title" }, "Changes"),
-      changes.length === 0
-        ? h("p", { className: "muted" }, "No field values were recorded for this entry.")
-        : h("table", { className: "changes" },
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Field"),
-            hasOld ? h("th", { scope: "col" }, hasNew ? "Old value" : "Value before") : null,
-            hasNew ? h("th", { scope: "col" }, hasOld ? "New value" : "Value") : null)),
-          h("tbody", {}, changes.map((c) => h("tr", { "data-field": c.field },
-            h("th", { scope: "row" }, c.field),
-            hasOld ? h("td", { className: "old" }, renderValue(c.old)) : null,
-            hasNew ? h("td", { className: "new" }, renderValue(c.new)) : null,
-          ))),
-        ),
-    ),
+    isEvent ? null : changesSection(entry),
     h("section", { "aria-labelledby": "context-title" },
       h("h3", { id: "context-title" }, "Context"),
       contextKeys.length === 0
-        ? h("p", { className: "muted" }, "No request context was recorded.")
+        ? h("p", { className: "muted" }, isEvent ? "No context was recorded for this event." : "No request context was recorded.")
         : h("dl", { className: "facts" }, contextKeys.flatMap((k) => [
-          h("dt", {}, CONTEXT_LABELS[k] ?? humanize(k)),
-          h("dd", { "data-context": k }, renderValue(context[k])),
+          h("dt", {}, contextLabel(k)),
+          h("dd", { "data-context": k }, readableContextValue(k, context[k]) ?? renderValue(context[k])),
         ])),
     ),
     h("section", { "aria-labelledby": "raw-title" },

@@ -2,7 +2,7 @@
 // short), pinned to instants once per load, and turned into the API's
 // GraphQL filter and the export's query string.
 import {
-  FILTER_PARAMS as PARAM, filterParams, isActionOrEvent, isEntityId, isEventName, isResourceType, isUuid, isoInstant,
+  FILTER_PARAMS as PARAM, filterParams, isActionOrEvent, isEntityId, isEntityLabel, isEventName, isResourceType, isUuid, isoInstant,
   type ResolvedFilters,
 } from "../shared/filters.ts";
 
@@ -34,10 +34,12 @@ export interface Filters {
   to: string | null;
   actorId: string | null;
   entityId: string | null;
+  /** The start of the entity's name, as recorded in each entry (a snapshot: older entries keep older names). */
+  entityLabel: string | null;
 }
 
 export const EMPTY_FILTERS: Filters = {
-  action: null, resourceType: null, range: DEFAULT_RANGE, from: null, to: null, actorId: null, entityId: null,
+  action: null, resourceType: null, range: DEFAULT_RANGE, from: null, to: null, actorId: null, entityId: null, entityLabel: null,
 };
 
 /**
@@ -45,7 +47,7 @@ export const EMPTY_FILTERS: Filters = {
  * no sense (hand-edited URL) is dropped rather than failing the page.
  */
 export function parseFilters(params: URLSearchParams): Filters {
-  const { action, resourceType, range: rangeRaw, actorId, entityId, ...bounds } = filterParams(params);
+  const { action, resourceType, range: rangeRaw, actorId, entityId, entityLabel, ...bounds } = filterParams(params);
   const from = isoInstant(bounds.from);
   const to = isoInstant(bounds.to);
   let range: RangeKey = (RANGE_KEYS as readonly string[]).includes(rangeRaw ?? "") ? (rangeRaw as RangeKey) : DEFAULT_RANGE;
@@ -59,6 +61,7 @@ export function parseFilters(params: URLSearchParams): Filters {
     to: range === "custom" ? to : null,
     actorId: actorId !== null && isUuid(actorId) ? actorId.toLowerCase() : null,
     entityId: entityId !== null && isEntityId(entityId) ? entityId : null,
+    entityLabel: entityLabel !== null && isEntityLabel(entityLabel) ? entityLabel : null,
   };
 }
 
@@ -98,7 +101,7 @@ export function resolveFilters(f: Filters, now: Date): ResolvedFilters {
     to = new Date(now.getTime() + 1).toISOString();
     from = new Date(now.getTime() - RANGE_MS[f.range]).toISOString();
   }
-  return { action: f.action, resourceType: f.resourceType, actorId: f.actorId, entityId: f.entityId, from, to };
+  return { action: f.action, resourceType: f.resourceType, actorId: f.actorId, entityId: f.entityId, entityLabel: f.entityLabel, from, to };
 }
 
 /** The connection-filter input of the `auditLogs` connection for these filters. */
@@ -112,6 +115,8 @@ export function toGraphQLFilter(r: ResolvedFilters): Record<string, unknown> {
   if (r.resourceType) filter.resourceType = { equalTo: r.resourceType };
   if (r.actorId) filter.actorId = { equalTo: r.actorId };
   if (r.entityId) filter.entityId = { equalTo: r.entityId };
+  // A prefix, so that "Invoice" finds "Invoice bot"; case as recorded.
+  if (r.entityLabel) filter.entityLabel = { startsWith: r.entityLabel };
   return filter;
 }
 

@@ -19,6 +19,30 @@ const dateTimeThisYear = new Intl.DateTimeFormat(undefined, {
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
 const number = new Intl.NumberFormat();
 
+/**
+ * Actions whose humanized name reads awkwardly ("Sign in fail"); the others
+ * read well as they are ("unassign" → "Unassign").
+ */
+const ACTION_LABELS: Record<string, string> = {
+  sign_in: "Sign in",
+  sign_in_fail: "Failed sign-in",
+  sign_out: "Sign out",
+  view: "View",
+  export: "Export",
+  export_finish: "Export finished",
+  run: "Run",
+};
+
+/** "sign_in_fail" → "Failed sign-in", "unassign" → "Unassign". */
+export function actionLabel(action: string): string {
+  return ACTION_LABELS[action] ?? humanize(action);
+}
+
+/** The affected entity as a person reads it: its recorded name, else its short id. */
+export function entityName(entry: { entityId: string; entityLabel?: string | null }): string {
+  return entry.entityLabel || shortId(entry.entityId);
+}
+
 export function formatNumber(n: number): string {
   return number.format(n);
 }

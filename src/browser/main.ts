@@ -9,15 +9,17 @@ import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
   resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
 } from "./filter-state.ts";
-import { describeActor, formatLocal, formatNumber, formatRelative, humanize, isoToLocalInput, localInputToIso, shortId } from "./format.ts";
+import { KIND_GROUPS, KIND_TAGS, accessResources, eventsByKind, kindOfEntry } from "./event-kinds.ts";
+import {
+  actionLabel, describeActor, entityName, formatLocal, formatNumber, formatRelative, humanize, isoToLocalInput, localInputToIso, shortId,
+} from "./format.ts";
 import {
   fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
-  type Actor, type Bucket, type BucketSize, type CatalogueEvent, type MatchCount,
+  type Actor, type Bucket, type BucketSize, type CatalogueEvent, type ListedEntry, type MatchCount,
 } from "./queries.ts";
 import { clearSession, isExpired, loadSession, saveSession, type Session } from "./session.ts";
 import { ROLE_TITLES, isAdminRole } from "../shared/admin-roles.ts";
 import type { DemoToken } from "../shared/demo-token.ts";
-import type { AuditEntry } from "../shared/entry.ts";
 import type { ExportFormat } from "../shared/export-format.ts";
 import { isEventName } from "../shared/filters.ts";
 
@@ -28,7 +30,7 @@ const state = {
   catalogue: [] as CatalogueEvent[],
   actors: [] as Actor[],
   actorsKey: "",
-  entries: [] as AuditEntry[],
+  entries: [] as ListedEntry[],
   hasNextPage: false,
   endCursor: null as string | null,
   loadingMore: false,
@@ -187,6 +189,7 @@ async function showApp(): Promise<void> {
     state.catalogue = await fetchCatalogue(session.token);
     renderFilters();
     drawChart(); // colours follow the catalogue's order
+    refreshActionLines(); // the kinds of the rows already shown
   } catch (err) {
     handleError(err, (m) => setStatus(m));
   }
@@ -218,19 +221,28 @@ const option = (value: string, label: string) => h("option", { value }, label);
 
 function renderFilters(): void {
   const f = state.filters;
-  const actions = [...new Set(state.catalogue.map((e) => e.action))].sort();
-  const resources = [...new Set(state.catalogue.map((e) => e.resourceType))].sort((a, b) => humanize(a).localeCompare(humanize(b)));
-  const events = [...state.catalogue].sort((a, b) => a.description.localeCompare(b.description));
+  const actions = [...new Set(state.catalogue.map((e) => e.action))].sort((a, b) => actionLabel(a).localeCompare(actionLabel(b)));
+  // Reads and exports of the log itself are not business data: one "Access" choice, apart.
+  const access = accessResources(state.catalogue);
+  const resources = [...new Set(state.catalogue.map((e) => e.resourceType))].filter((r) => !access.has(r))
+    .sort((a, b) => humanize(a).localeCompare(humanize(b)));
+  const byDescription = (a: CatalogueEvent, b: CatalogueEvent) => a.description.localeCompare(b.description);
   // Keep a value from the URL visible even before (or without) the catalogue.
   const withCurrent = (values: string[], current: string | null) => current && !values.includes(current) ? [...values, current] : values;
+  const unknownEvent = f.action && isEventName(f.action) && !state.catalogue.some((e) => e.event === f.action) ? f.action : null;
 
   const actionOptions = [
     option("", "Any action"),
-    h("optgroup", { label: "Action type" }, withCurrent(actions, f.action && !isEventName(f.action) ? f.action : null).map((a) => option(a, humanize(a)))),
-    h("optgroup", { label: "Event" }, [
-      ...events.map((e) => option(e.event, e.description)),
-      ...(f.action && isEventName(f.action) && !events.some((e) => e.event === f.action) ? [option(f.action, humanize(f.action))] : []),
-    ]),
+    h("optgroup", { label: "Action type" }, withCurrent(actions, f.action && !isEventName(f.action) ? f.action : null).map((a) => option(a, actionLabel(a)))),
+    // Events grouped by who writes them: changes, the application's events, access to the log.
+    ...eventsByKind(state.catalogue).map(([kind, events]) =>
+      h("optgroup", { label: KIND_GROUPS[kind] }, [...events].sort(byDescription).map((e) => option(e.event, e.description)))),
+    unknownEvent ? h("optgroup", { label: "Event" }, option(unknownEvent, humanize(unknownEvent))) : null,
+  ].filter((o): o is HTMLOptionElement | HTMLOptGroupElement => o !== null);
+  const resourceOptions = [
+    option("", "Any resource"),
+    ...withCurrent(resources, f.resourceType && !access.has(f.resourceType) ? f.resourceType : null).map((r) => option(r, humanize(r))),
+    ...(access.size > 0 ? [h("optgroup", { label: "Audit log" }, [...access].sort().map((r) => option(r, access.size === 1 ? "Access" : `Access: ${humanize(r)}`)))] : []),
   ];
   const actors = [...state.actors].sort((a, b) => (a.actorName ?? a.actorEmail ?? "").localeCompare(b.actorName ?? b.actorEmail ?? ""));
   const actorOptions = [
@@ -248,6 +260,15 @@ function renderFilters(): void {
     onchange: ((e: Event) => {
       const v = (e.target as HTMLInputElement).value.trim();
       setFilters({ ...state.filters, entityId: v === "" ? null : v });
+    }) as EventListener,
+  });
+
+  const labelInput = h("input", {
+    id: "filter-label", name: "label", type: "search", value: f.entityLabel ?? "", placeholder: "Starts with…",
+    autocomplete: "off", spellcheck: "false", "aria-describedby": "filter-label-help",
+    onchange: ((e: Event) => {
+      const v = (e.target as HTMLInputElement).value.trim();
+      setFilters({ ...state.filters, entityLabel: v === "" ? null : v });
     }) as EventListener,
   });
 
@@ -270,8 +291,7 @@ function renderFilters(): void {
   form.onsubmit = (e) => e.preventDefault();
   replace(form,
     select("filter-action", "Action", f.action ?? "", actionOptions, (v) => setFilters({ ...state.filters, action: v || null })),
-    select("filter-resource", "Resource type", f.resourceType ?? "",
-      [option("", "Any resource"), ...withCurrent(resources, f.resourceType).map((r) => option(r, humanize(r)))],
+    select("filter-resource", "Resource type", f.resourceType ?? "", resourceOptions,
       (v) => setFilters({ ...state.filters, resourceType: v || null })),
     select("filter-range", "Date range", f.range, RANGE_KEYS.map((k) => option(k, RANGE_LABELS[k])), (v) => {
       const range = v as RangeKey;
@@ -282,6 +302,8 @@ function renderFilters(): void {
     }),
     custom,
     select("filter-user", "User", f.actorId ?? "", actorOptions, (v) => setFilters({ ...state.filters, actorId: v || null })),
+    h("div", { className: "field" }, h("label", { for: "filter-label" }, "Entity name"), labelInput,
+      h("span", { id: "filter-label-help", className: "visually-hidden" }, "The start of the name the entity had when the entry was written")),
     h("div", { className: "field" }, h("label", { for: "filter-entity" }, "Entity ID"), entityInput),
     h("div", { className: "field field-actions" },
       h("button", {
@@ -382,7 +404,7 @@ function loadSummaries(token: string, filter: Record<string, unknown>, signal: A
 
   // The user menu lists who acted in the selected period (other filters left
   // out, so the chosen user stays listed while the other filters change).
-  const actorsFilter = toGraphQLFilter({ ...state.resolved, action: null, resourceType: null, actorId: null, entityId: null });
+  const actorsFilter = toGraphQLFilter({ ...state.resolved, action: null, resourceType: null, actorId: null, entityId: null, entityLabel: null });
   const actorsKey = state.filters.range === "custom" ? `${state.resolved.from}|${state.resolved.to}` : state.filters.range;
   if (actorsKey !== state.actorsKey) {
     fetchActors(token, actorsFilter, signal).then((actors) => {
@@ -422,7 +444,7 @@ function skeletonRows(): HTMLElement[] {
     Array.from({ length: 5 }, () => h("td", {}, h("span", { className: "bone" })))));
 }
 
-async function resolveAccountNames(entries: AuditEntry[], signal: AbortSignal): Promise<void> {
+async function resolveAccountNames(entries: ListedEntry[], signal: AbortSignal): Promise<void> {
   const session = state.session;
   if (!session) return;
   const wanted = new Set(entries.map((e) => e.accountId).filter((id): id is string => id !== null && !state.accountNames.has(id)));
@@ -448,9 +470,26 @@ function accountCell(accountId: string | null): Node {
   return name ? h("span", { title: accountId }, name) : h("code", { title: accountId }, shortId(accountId));
 }
 
-function renderRow(entry: AuditEntry): HTMLElement {
+/** The action under an entry's description, with the kind of an entry that is not a change ("Sign in · Application event"). */
+function actionLine(entry: ListedEntry): HTMLElement {
+  const kind = kindOfEntry(entry.event, state.catalogue);
+  const tag = kind ? KIND_TAGS[kind] : null;
+  return h("div", { className: "muted small action-line", "data-event": entry.event }, actionLabel(entry.action), tag ? ` · ${tag}` : null);
+}
+
+/** Rows drawn before the catalogue came in learn their kinds. */
+function refreshActionLines(): void {
+  for (const line of document.querySelectorAll<HTMLElement>("#rows .action-line")) {
+    const entry = state.entries.find((e) => e.id === line.closest<HTMLElement>("tr[data-id]")?.dataset.id);
+    if (entry) line.replaceWith(actionLine(entry));
+  }
+}
+
+function renderRow(entry: ListedEntry): HTMLElement {
   const actor = describeActor(entry);
   const open = () => openDetails(entry.id);
+  const what = entry.description ?? humanize(entry.event);
+  const name = entityName(entry);
   return h("tr", {
     "data-id": entry.id, className: entry.id === state.selectedId ? "selected" : "",
     onclick: ((e: Event) => {
@@ -465,9 +504,11 @@ function renderRow(entry: AuditEntry): HTMLElement {
     h("div", { className: "strong" }, actor.primary),
     actor.secondary ? h("div", { className: "muted small" }, actor.secondary) : null),
   h("td", { className: "col-what" },
-    h("button", { type: "button", className: "row-open", onclick: open, "aria-label": `${entry.description ?? humanize(entry.event)}: show details` },
-      entry.description ?? humanize(entry.event)),
-    h("div", { className: "muted small" }, humanize(entry.action))),
+    h("button", { type: "button", className: "row-open", onclick: open, "aria-label": `${what} · ${name}: show details` }, what),
+    // The entity by the name it had then; its short id when it has none.
+    h("span", { className: entry.entityLabel ? "entity-name" : "entity-name muted", title: entry.entityLabel ? entry.entityId : undefined },
+      ` · ${name}`),
+    actionLine(entry)),
   h("td", { className: "col-resource" },
     h("span", { className: "tag" }, humanize(entry.resourceType)),
     h("div", {}, h("code", { className: "small", title: entry.entityId }, shortId(entry.entityId)))),
@@ -549,6 +590,7 @@ function openDetails(id: string): void {
     onClose: () => closeDetails(true),
     onFilterEntity: (entityId) => setFilters({ ...state.filters, entityId }),
     accountName: (accountId) => state.accountNames.get(accountId) ?? null,
+    kind: kindOfEntry(entry.event, state.catalogue),
   }));
   panel.hidden = false;
   document.body.classList.add("details-open");

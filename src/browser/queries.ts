@@ -7,10 +7,18 @@ export interface CatalogueEvent {
   action: string;
   resourceType: string;
   description: string;
+  /** Who writes it: trigger, application or access (event-kinds.ts). */
+  kind?: string;
 }
 
+/** An entry as the list reads it: the API's fields and the entity's recorded name. */
+export type ListedEntry = AuditEntry & {
+  /** The entity's name when the entry was written (a snapshot); null when it has none. */
+  entityLabel: string | null;
+};
+
 export interface Page {
-  entries: AuditEntry[];
+  entries: ListedEntry[];
   hasNextPage: boolean;
   endCursor: string | null;
 }
@@ -34,20 +42,20 @@ export type BucketSize = "day" | "hour";
 
 const ENTRY_FIELDS = `
   id occurredAt tenantId accountId actorType actorId actorEmail actorName
-  action resourceType entityId event description oldValues newValues context transactionId`;
+  action resourceType entityId entityLabel event description oldValues newValues context transactionId`;
 
 export const PAGE_SIZE = 50;
 
 export async function fetchCatalogue(token: string, signal?: AbortSignal): Promise<CatalogueEvent[]> {
   const data = await graphql<{ auditEvents: CatalogueEvent[] }>(
-    `query Catalogue { auditEvents { event action resourceType description } }`,
+    `query Catalogue { auditEvents { event action resourceType description kind } }`,
     {}, token, signal,
   );
   return data.auditEvents;
 }
 
 export async function fetchPage(token: string, filter: Record<string, unknown>, after: string | null, signal?: AbortSignal): Promise<Page> {
-  const data = await graphql<{ auditLogs: { nodes: AuditEntry[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
+  const data = await graphql<{ auditLogs: { nodes: ListedEntry[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
     `query AuditLogPage($filter: AuditLogFilter, $first: Int!, $after: Cursor) {
       auditLogs(filter: $filter, first: $first, after: $after, orderBy: [OCCURRED_AT_DESC]) {
         nodes { ${ENTRY_FIELDS} }

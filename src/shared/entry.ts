@@ -21,6 +21,8 @@ export interface AuditEntry {
   action: string;
   resourceType: string;
   entityId: string;
+  /** The entity's human name when the entry was written (a snapshot); null when it has none. */
+  entityLabel: string | null;
   event: string;
   /** The catalogue's text of the event, or the event itself when it is not catalogued. */
   description: string;

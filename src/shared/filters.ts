@@ -12,6 +12,8 @@ export interface ResolvedFilters {
   resourceType: string | null;
   actorId: string | null;
   entityId: string | null;
+  /** The start of the affected entity's name (entity_label, a snapshot taken when the entry was written), literally. */
+  entityLabel: string | null;
   /** Inclusive lower bound. */
   from: string | null;
   /** Exclusive upper bound. */
@@ -27,12 +29,15 @@ export const FILTER_PARAMS = {
   to: "to",
   actorId: "user",
   entityId: "entity",
+  entityLabel: "label",
 } as const;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME_RE = /^[a-z][a-z_]{0,62}$/;
 const ACTION_RE = /^[a-z][a-z_]{0,62}(\.[a-z][a-z_]{0,62})?$/;
 export const MAX_ENTITY_ID = 200;
+/** audit.record_event and audit.record_access refuse longer labels. */
+export const MAX_ENTITY_LABEL = 500;
 
 /** True when an action filter value names a single event (member.removed) rather than an action (unassign). */
 export function isEventName(action: string): boolean {
@@ -56,6 +61,11 @@ export function isEntityId(value: string): boolean {
   return value.length <= MAX_ENTITY_ID;
 }
 
+/** A prefix of an entity label: not longer than a label can be, no NUL (PostgreSQL text cannot hold it). */
+export function isEntityLabel(value: string): boolean {
+  return value.length <= MAX_ENTITY_LABEL && !value.includes("\0");
+}
+
 /** An ISO instant (UTC, milliseconds) of a date-time with an offset; null when empty or not a date-time. */
 export function isoInstant(value: string | null): string | null {
   if (value === null || value.trim() === "") return null;
@@ -77,5 +87,6 @@ export function filterParams(params: URLSearchParams): Record<keyof typeof FILTE
     to: read(FILTER_PARAMS.to),
     actorId: read(FILTER_PARAMS.actorId),
     entityId: read(FILTER_PARAMS.entityId),
+    entityLabel: read(FILTER_PARAMS.entityLabel),
   };
 }

@@ -141,4 +141,14 @@ describe("export", () => {
     await page.waitForSelector("#export-status[data-rows='20000']");
     await context.close();
   });
+  test("the entity-name search reaches the export: the file holds exactly the listed entries", async () => {
+    const { context, page } = await newPage(h);
+    await signIn(h, page, h.tenantAdmin, "?label=Invoice");
+    const expected = await expectedIds(h, { where: "starts_with(l.entity_label, $2)", params: ["Invoice"] });
+    expect(expected.length).toBeGreaterThan(0);
+    expect(await listedCount(page)).toBe(expected.length);
+    const { text } = await download(page, "#export-csv");
+    expect(csvRecords(text).map((r) => r.id)).toEqual(expected);
+    await context.close();
+  });
 });

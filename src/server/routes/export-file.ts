@@ -8,7 +8,7 @@ import { isEventName, type ResolvedFilters } from "../../shared/filters.ts";
 /** The export's columns: every field of an entry, with the API's names. */
 export const EXPORT_COLUMNS: readonly (keyof AuditEntry)[] = [
   "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName",
-  "action", "resourceType", "entityId", "event", "description", "oldValues", "newValues", "context", "transactionId",
+  "action", "resourceType", "entityId", "entityLabel", "event", "description", "oldValues", "newValues", "context", "transactionId",
 ];
 
 export interface SqlQuery {
@@ -39,13 +39,15 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
   if (filters.resourceType) where.push(`l.resource_type = ${add(filters.resourceType)}`);
   if (filters.actorId) where.push(`l.actor_id = ${add(filters.actorId)}::uuid`);
   if (filters.entityId) where.push(`l.entity_id = ${add(filters.entityId)}`);
+  // a prefix taken literally (what the API's startsWith does), no pattern characters
+  if (filters.entityLabel) where.push(`starts_with(l.entity_label, ${add(filters.entityLabel)})`);
   if (after) where.push(`(l.occurred_at, l.id) < (${add(after.occurredAt)}::timestamptz, ${add(after.id)}::bigint)`);
   const text = `
     select l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.tenant_id as "tenantId", l.account_id as "accountId",
            l.actor_type as "actorType", l.actor_id as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName",
-           l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.event,
+           l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.entity_label as "entityLabel", l.event,
            audit.log_description(l) as "description",
            l.old_values as "oldValues", l.new_values as "newValues", l.context,
            l.transaction_id::text as "transactionId"
@@ -60,7 +62,7 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
 
 const JSON_COLUMNS = new Set<keyof AuditEntry>(["oldValues", "newValues", "context"]);
 /** Free-text columns that a spreadsheet could take for a formula. */
-const TEXT_COLUMNS = new Set<keyof AuditEntry>(["actorEmail", "actorName", "entityId", "description"]);
+const TEXT_COLUMNS = new Set<keyof AuditEntry>(["actorEmail", "actorName", "entityId", "entityLabel", "description"]);
 
 function csvCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;

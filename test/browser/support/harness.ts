@@ -10,6 +10,7 @@ import { vi } from "vitest";
 import { loadDemo } from "../../../src/demo/load.ts";
 import { signDemoTokens } from "../../../src/demo/tokens.ts";
 import { createLogger } from "../../../src/log.ts";
+import type { AccessLogMode } from "../../../src/server/access-log-mode.ts";
 import { startServer, type RunningServer } from "../../../src/server/app.ts";
 import { DEFAULT_DIST_DIR } from "../../../src/server/routes/page.ts";
 import { webRoutes } from "../../../src/server/routes/web-routes.ts";
@@ -56,6 +57,8 @@ export interface HarnessOptions {
    * keyset boundaries, some between entries of the same instant.
    */
   exportBatchSize?: number;
+  /** The server's access log (ACCESS_LOG); off unless a test is about it, as in startServer. */
+  accessLog?: AccessLogMode;
 }
 
 function checkPrerequisites(): void {
@@ -76,8 +79,9 @@ async function launchBrowser(): Promise<Browser> {
   });
 }
 
-function serve(db: TestDatabase, routes: Parameters<typeof webRoutes>[0]): Promise<RunningServer> {
+function serve(db: TestDatabase, routes: Parameters<typeof webRoutes>[0], accessLog?: AccessLogMode): Promise<RunningServer> {
   return startServer({
+    accessLog,
     authUrl: db.authUrl,
     jwt: { algorithm: "HS256", key: JWT_SECRET },
     port: 0,
@@ -93,7 +97,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const seed = await seedWebData(db.app, db.owner);
   const tenantAdmin = makeToken({ sub: seed.ada.id, tenant_id: seed.tenantId, role: "tenant_admin" });
   const accountAdmin = makeToken({ sub: seed.olga.id, tenant_id: seed.tenantId, role: "account_admin", account_id: seed.opsAccountId });
-  const server = await serve(db, { demoTokens: options.demoTokens?.(seed) ?? null, exportBatchSize: options.exportBatchSize ?? 7 });
+  const server = await serve(db, { demoTokens: options.demoTokens?.(seed) ?? null, exportBatchSize: options.exportBatchSize ?? 7 }, options.accessLog);
   const browser = await launchBrowser();
   return {
     db, server, seed, browser, tenantAdmin, accountAdmin,
@@ -163,7 +167,9 @@ export async function listedIds(page: Page, all = false): Promise<string[]> {
     for (;;) {
       const more = page.locator("#load-more");
       if ((await more.count()) === 0) break;
-      if (await more.isEnabled()) await more.click().catch(() => undefined);
+      // The button goes away once the last page is in, possibly between these two calls:
+      // a missing button is not waited for (the loop looks again).
+      if (await more.isEnabled({ timeout: 1_000 }).catch(() => false)) await more.click({ timeout: 1_000 }).catch(() => undefined);
       await page.waitForTimeout(50);
     }
   }

@@ -16,6 +16,8 @@ interface FieldSpec {
 }
 
 const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"] as const;
+/** Text filters also take a literal prefix (actorType takes whole values only). */
+const TEXT = [...EQUALITY, "startsWith"] as const;
 
 /** The filterable fields (src/server/plugins/exposure.ts, filters.ts). */
 export const FILTER_FIELDS: Readonly<Record<string, FieldSpec>> = {
@@ -23,18 +25,19 @@ export const FILTER_FIELDS: Readonly<Record<string, FieldSpec>> = {
   accountId: { column: "account_id", kind: "uuid", operators: EQUALITY },
   actorId: { column: "actor_id", kind: "uuid", operators: EQUALITY },
   actorType: { column: "actor_type", kind: "text", operators: EQUALITY },
-  actorEmail: { column: "actor_email", kind: "text", operators: EQUALITY },
-  action: { column: "action", kind: "text", operators: EQUALITY },
-  resourceType: { column: "resource_type", kind: "text", operators: EQUALITY },
-  entityId: { column: "entity_id", kind: "text", operators: EQUALITY },
-  event: { column: "event", kind: "text", operators: EQUALITY },
+  actorEmail: { column: "actor_email", kind: "text", operators: TEXT },
+  action: { column: "action", kind: "text", operators: TEXT },
+  resourceType: { column: "resource_type", kind: "text", operators: TEXT },
+  entityId: { column: "entity_id", kind: "text", operators: TEXT },
+  entityLabel: { column: "entity_label", kind: "text", operators: TEXT },
+  event: { column: "event", kind: "text", operators: TEXT },
   transactionId: { column: "transaction_id", kind: "bigint", operators: ["equalTo", "in"] },
   oldValues: { column: "old_values", kind: "json", operators: ["contains", "containsKey"] },
   newValues: { column: "new_values", kind: "json", operators: ["contains", "containsKey"] },
 };
 
 /** Fields `condition` takes (plain equality). */
-export const CONDITION_FIELDS = ["occurredAt", "accountId", "actorId", "actorType", "actorEmail", "action", "resourceType", "entityId", "event", "transactionId"] as const;
+export const CONDITION_FIELDS = ["occurredAt", "accountId", "actorId", "actorType", "actorEmail", "action", "resourceType", "entityId", "entityLabel", "event", "transactionId"] as const;
 
 export interface Comparison {
   operator: string;
@@ -63,7 +66,8 @@ export function valueOf(kind: Kind, field: string, v: Vocabulary): fc.Arbitrary<
       return fc.constant(null); // (json values come with their operator, see comparison())
     case "text": {
       const values: Record<string, readonly string[]> = {
-        actorType: v.actorTypes, actorEmail: v.actorEmails, action: v.actions, resourceType: v.resourceTypes, entityId: v.entityIds, event: v.events,
+        actorType: v.actorTypes, actorEmail: v.actorEmails, action: v.actions, resourceType: v.resourceTypes, entityId: v.entityIds,
+        entityLabel: v.entityLabels, event: v.events,
       };
       // actor_type is a domain: a value outside it fails in PostgreSQL instead of matching nothing
       // (reported; until the API refuses or ignores it, only the domain's values are asked for).
@@ -111,6 +115,10 @@ function comparison(field: string, v: Vocabulary): fc.Arbitrary<Comparison> {
     }
     if (operator === "isNull") return fc.boolean().map((value) => ({ operator, value }));
     const one = valueOf(spec.kind, field, v);
+    // a prefix of a value (or of nothing anyone has), from empty to whole
+    if (operator === "startsWith") {
+      return one.chain((value) => fc.nat({ max: String(value).length }).map((n) => ({ operator, value: String(value).slice(0, n) })));
+    }
     if (operator === "in" || operator === "notIn") return fc.array(one, { minLength: 1, maxLength: 4 }).map((value) => ({ operator, value }));
     return one.map((value) => ({ operator, value }));
   });
@@ -185,6 +193,7 @@ function comparisonSql(spec: FieldSpec, c: Comparison, p: Params): string {
     case "greaterThanOrEqualTo": return `${column} >= ${p.add(value, cast)}`;
     case "contains": return `${column} @> ${p.add(JSON.stringify(value), "jsonb")}`;
     case "containsKey": return `${column} ? ${p.add(value, "text")}`;
+    case "startsWith": return `starts_with(${column}, ${p.add(value, "text")})`;
     default: throw new Error(`no SQL for operator ${c.operator}`);
   }
 }

@@ -10,7 +10,7 @@ import { canonicalInstant, type Order, type Params, type TruthRow, type Vocabula
 
 export const NODE_FIELDS = [
   "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName", "action", "resourceType",
-  "entityId", "event", "description", "oldValues", "newValues", "context", "transactionId",
+  "entityId", "entityLabel", "event", "description", "oldValues", "newValues", "context", "transactionId",
 ] as const satisfies readonly (keyof TruthRow)[];
 
 export const DISTINCT_FIELDS = [

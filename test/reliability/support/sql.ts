@@ -101,6 +101,7 @@ function probeArbitrary(v: Vocabulary): fc.Arbitrary<(p: Params) => string> {
     eq("account_id", v.accountIds, "uuid"),
     eq("actor_id", v.actorIds, "uuid"),
     eq("entity_id", v.entityIds, "text"),
+    ...(v.entityLabels.length > 0 ? [eq("entity_label", v.entityLabels, "text")] : []),
     eq("actor_email", v.actorEmails, "text"),
     fc.constantFrom(...v.jsonPairs).map((pair) => (p: Params) => `l.new_values @> ${p.add(JSON.stringify(pair), "jsonb")}`),
     fc.constant(() => "l.account_id is null"),

@@ -41,7 +41,7 @@ export type TruthRow = AuditEntry;
 export const TRUTH_COLUMNS = `l.id::text as "id", ${CANONICAL_INSTANT("l.occurred_at")} as "occurredAt",
   l.tenant_id::text as "tenantId", l.account_id::text as "accountId", l.actor_type as "actorType",
   l.actor_id::text as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName", l.action,
-  l.resource_type as "resourceType", l.entity_id as "entityId", l.event, audit.log_description(l) as "description",
+  l.resource_type as "resourceType", l.entity_id as "entityId", l.entity_label as "entityLabel", l.event, audit.log_description(l) as "description",
   l.old_values as "oldValues", l.new_values as "newValues", l.context, l.transaction_id::text as "transactionId"`;
 
 export type Order = "DESC" | "ASC";
@@ -132,6 +132,7 @@ export interface Vocabulary {
   events: string[];
   resourceTypes: string[];
   entityIds: string[];
+  entityLabels: string[];
   transactionIds: string[];
   /** Canonical instants of entries. */
   instants: string[];
@@ -163,6 +164,7 @@ export async function readVocabulary(owner: pg.Pool, scope?: Scope): Promise<Voc
     events: await distinct("l.event"),
     resourceTypes: await distinct("l.resource_type"),
     entityIds: await distinct("l.entity_id"),
+    entityLabels: await distinct("l.entity_label"),
     transactionIds: await distinct("l.transaction_id::text"),
     instants: await distinct(CANONICAL_INSTANT("l.occurred_at")),
     jsonPairs: pairs.map((r) => r.pair),

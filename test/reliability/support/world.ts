@@ -51,7 +51,7 @@ export interface WorldPlan {
   time: { seed: number; tiePercent: number };
 }
 
-const OP_COUNT = 14;
+const OP_COUNT = 15;
 
 const opPlan: fc.Arbitrary<OpPlan> = fc.record({
   kind: fc.integer({ min: 0, max: OP_COUNT - 1 }),
@@ -246,6 +246,12 @@ const OPS: readonly Op[] = [
     if (b % 3 === 0) await c.query("update app.tenants set name = $2 where id = $1", [t.id, name]);
     else if (b % 3 === 1) await c.query("update app.accounts set name = $2 where id = $1", [t.accounts[a % t.accounts.length], name]);
     else await c.query("update app.users set name = $2 where id = $1", [t.users[a % t.users.length], name]);
+  },
+  async (c, t, { a, b }, names) => {
+    // An application event (what no trigger sees), with a marked label and context.
+    const [event, account] = b % 2 === 0 ? ["user.signed_in", null] : ["settings.viewed", accountOrNull(t, a)];
+    await c.query("select audit.record_event($1, $2, $3, $4, $5, $6)",
+      [event, t.id, account, t.users[a % t.users.length], JSON.stringify({ via: names.marker() }), `Event ${names.marker()}`]);
   },
 ];
 

@@ -8,17 +8,17 @@ const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
 const row: AuditEntry = {
   id: "42", occurredAt: "2026-03-10T12:00:00.123456Z", tenantId: USER, accountId: null, actorType: "user", actorId: USER,
   actorEmail: "=HYPERLINK(\"x\")", actorName: "Ada, \"the\" Admin\nline 2", action: "update", resourceType: "settings",
-  entityId: "-1", event: "settings.updated", description: "Settings updated",
+  entityId: "-1", entityLabel: "+rpa.password", event: "settings.updated", description: "Settings updated",
   oldValues: { value: { password: "[redacted]", note: "a,b" } }, newValues: null, context: { ip: "1.2.3.4" }, transactionId: "7",
 };
 
 describe("export", () => {
   test("CSV follows RFC 4180 and keeps formulas from spreadsheets", () => {
-    expect(csvHeader()).toBe("id,occurredAt,tenantId,accountId,actorType,actorId,actorEmail,actorName,action,resourceType,entityId,event,description,oldValues,newValues,context,transactionId\r\n");
+    expect(csvHeader()).toBe("id,occurredAt,tenantId,accountId,actorType,actorId,actorEmail,actorName,action,resourceType,entityId,entityLabel,event,description,oldValues,newValues,context,transactionId\r\n");
     const line = csvLine(row);
     expect(line.endsWith("\r\n")).toBe(true);
     expect(line).toContain(`,"'=HYPERLINK(""x"")","Ada, ""the"" Admin\nline 2",`);
-    expect(line).toContain(`,'-1,`);
+    expect(line).toContain(`,'-1,'+rpa.password,`);
     expect(line).toContain(`"{""value"":{""password"":""[redacted]"",""note"":""a,b""}}",,`);
     expect(neutralizeFormula("@SUM(A1)")).toBe("'@SUM(A1)");
     expect(neutralizeFormula("ada@example.test")).toBe("ada@example.test");
@@ -32,12 +32,14 @@ describe("export", () => {
   });
 
   test("batches are keyset pages in the list's order, with the filters as parameters", () => {
-    const q = exportBatchQuery({ action: "member.removed", resourceType: null, actorId: USER, entityId: "e'; drop", from: "2026-01-01T00:00:00.000Z", to: null },
+    const q = exportBatchQuery({ action: "member.removed", resourceType: null, actorId: USER, entityId: "e'; drop", entityLabel: "50%_off", from: "2026-01-01T00:00:00.000Z", to: null },
       { occurredAt: "2026-02-01T00:00:00.000001Z", id: "99" }, 500);
     expect(q.text).toContain("l.event = $2");
-    expect(q.text).toContain("(l.occurred_at, l.id) < ($5::timestamptz, $6::bigint)");
-    expect(q.text).toMatch(/order by l\.occurred_at desc, l\.id desc\s+limit \$7/);
+    // a label prefix is literal: starts_with, not LIKE (no % or _ patterns)
+    expect(q.text).toContain("starts_with(l.entity_label, $5)");
+    expect(q.text).toContain("(l.occurred_at, l.id) < ($6::timestamptz, $7::bigint)");
+    expect(q.text).toMatch(/order by l\.occurred_at desc, l\.id desc\s+limit \$8/);
     expect(q.text).not.toContain("drop");
-    expect(q.values).toEqual(["2026-01-01T00:00:00.000Z", "member.removed", USER, "e'; drop", "2026-02-01T00:00:00.000001Z", "99", 500]);
+    expect(q.values).toEqual(["2026-01-01T00:00:00.000Z", "member.removed", USER, "e'; drop", "50%_off", "2026-02-01T00:00:00.000001Z", "99", 500]);
   });
 });

@@ -8,8 +8,11 @@ const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
 
 describe("filters", () => {
   test("export parameters are strict", () => {
-    const r = { action: "update", resourceType: "api_key", actorId: USER, entityId: "x,y", from: "2026-01-01T00:00:00.000Z", to: null };
+    const r = { action: "update", resourceType: "api_key", actorId: USER, entityId: "x,y", entityLabel: "Invoice 50%_& co", from: "2026-01-01T00:00:00.000Z", to: null };
     expect(parseResolvedParams(resolvedToParams(r))).toEqual(r);
+    expect(parseResolvedParams(resolvedToParams({ ...r, entityLabel: null }))).toEqual({ ...r, entityLabel: null });
+    expect(() => parseResolvedParams(new URLSearchParams({ label: "x".repeat(501) }))).toThrow(/label must be at most 500 characters/);
+    expect(() => parseResolvedParams(new URLSearchParams({ label: "a\0b" }))).toThrow(/without NUL/);
     expect(() => parseResolvedParams(new URLSearchParams("user=bob"))).toThrow(FilterError);
     expect(() => parseResolvedParams(new URLSearchParams("from=soon"))).toThrow(/ISO 8601/);
     expect(() => parseResolvedParams(new URLSearchParams("tenant_id=x"))).toThrow(/unknown parameter/);
