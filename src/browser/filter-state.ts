@@ -116,7 +116,8 @@ export function toGraphQLFilter(r: ResolvedFilters): Record<string, unknown> {
   if (r.actorId) filter.actorId = { equalTo: r.actorId };
   if (r.entityId) filter.entityId = { equalTo: r.entityId };
   // A prefix, so that "Invoice" finds "Invoice bot"; case as recorded.
-  if (r.entityLabel) filter.entityLabel = { startsWith: r.entityLabel };
+  // people type names in any case: "invoice" finds "Invoice bot"
+  if (r.entityLabel) filter.entityLabel = { startsWithInsensitive: r.entityLabel };
   return filter;
 }
 

@@ -52,7 +52,7 @@ describe("entity name filter", () => {
 
   test("is a prefix in the GraphQL filter and reaches the export's parameters", () => {
     const r = resolveFilters({ ...EMPTY_FILTERS, entityLabel: "Invoice" }, new Date("2026-03-10T12:00:00.000Z"));
-    expect(toGraphQLFilter(r)).toMatchObject({ entityLabel: { startsWith: "Invoice" } });
+    expect(toGraphQLFilter(r)).toMatchObject({ entityLabel: { startsWithInsensitive: "Invoice" } });
     expect(resolvedToParams(r).get("label")).toBe("Invoice");
   });
 

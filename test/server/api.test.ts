@@ -94,7 +94,7 @@ describe("schema", () => {
     expect(names(d.filter)).toEqual(
       ["accountId", "action", "actorEmail", "actorId", "actorType", "and", "entityId", "entityLabel", "event", "newValues", "not", "occurredAt", "oldValues", "or", "resourceType", "transactionId"],
     );
-    expect(names(d.string)).toEqual(["equalTo", "in", "isNull", "notEqualTo", "notIn", "startsWith"]);
+    expect(names(d.string)).toEqual(["equalTo", "in", "isNull", "notEqualTo", "notIn", "startsWith", "startsWithInsensitive"]);
     expect(names(d.json)).toEqual(["contains", "containsKey"]);
     expect(names(d.datetime)).toEqual(["equalTo", "greaterThan", "greaterThanOrEqualTo", "lessThan", "lessThanOrEqualTo"]);
     expect(names(d.order)).toEqual(["OCCURRED_AT_ASC", "OCCURRED_AT_DESC"]);
@@ -173,11 +173,13 @@ describe("filters", () => {
     await expectFilter(`{ entityLabel: { in: ["P1", "P3"] } }`, "entity_label in ('P1', 'P3')");
     await expectFilter(`{ entityLabel: { startsWith: "rpa." } }`, "entity_label like 'rpa.%'");
     await expectFilter(`{ event: { startsWith: "process." } }`, "event like 'process.%'");
+    await expectFilter(`{ entityLabel: { startsWithInsensitive: "rPA." } }`, "entity_label ilike 'rpa.%'");
   });
   it("a prefix is taken literally: % and _ match only themselves", async () => {
     expect((await ids(`first: 500, filter: { entityLabel: { startsWith: "P" } }`)).ids.length).toBeGreaterThan(0);
     for (const prefix of ["%", "_", "P_", "P%"]) {
       expect((await ids(`first: 500, filter: { entityLabel: { startsWith: ${JSON.stringify(prefix)} } }`)).ids).toEqual([]);
+      expect((await ids(`first: 500, filter: { entityLabel: { startsWithInsensitive: ${JSON.stringify(prefix)} } }`)).ids).toEqual([]);
     }
   });
   it("accountId, and tenant-level entries with isNull", async () => {

@@ -5,9 +5,10 @@
 // timestamp (partition pruning and the index serve them), jsonb containment.
 // Pattern matching (`like`, `includes`...) and ordering comparisons on text
 // are left out: they force reading a tenant's whole log. A prefix
-// (`startsWith`) is kept for text: finding an entity by the start of its
-// name (entityLabel) or events by family (`process.`); it costs what
-// equality on the same column costs.
+// (`startsWith`, and `startsWithInsensitive` for names typed by people) is
+// kept for text: finding an entity by the start of its name (entityLabel)
+// or events by family (`process.`); it costs what equality on the same
+// column costs.
 import "postgraphile";
 
 const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"];
@@ -15,7 +16,7 @@ const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"];
 /** Allowed operators by filter type name; other operator types get EQUALITY. */
 export const OPERATORS_BY_TYPE: Record<string, readonly string[]> = {
   DatetimeFilter: ["equalTo", "lessThan", "lessThanOrEqualTo", "greaterThan", "greaterThanOrEqualTo"],
-  StringFilter: [...EQUALITY, "startsWith"],
+  StringFilter: [...EQUALITY, "startsWith", "startsWithInsensitive"],
   UUIDFilter: EQUALITY,
   BigIntFilter: ["equalTo", "in"],
   JSONFilter: ["contains", "containsKey"],

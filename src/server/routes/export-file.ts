@@ -39,8 +39,9 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
   if (filters.resourceType) where.push(`l.resource_type = ${add(filters.resourceType)}`);
   if (filters.actorId) where.push(`l.actor_id = ${add(filters.actorId)}::uuid`);
   if (filters.entityId) where.push(`l.entity_id = ${add(filters.entityId)}`);
-  // a prefix taken literally (what the API's startsWith does), no pattern characters
-  if (filters.entityLabel) where.push(`starts_with(l.entity_label, ${add(filters.entityLabel)})`);
+  // a prefix taken literally, in any case (what the page's search sends: the
+  // API's startsWithInsensitive), no pattern characters
+  if (filters.entityLabel) where.push(`starts_with(lower(l.entity_label), lower(${add(filters.entityLabel)}))`);
   if (after) where.push(`(l.occurred_at, l.id) < (${add(after.occurredAt)}::timestamptz, ${add(after.id)}::bigint)`);
   const text = `
     select l.id::text as "id",

@@ -17,7 +17,7 @@ interface FieldSpec {
 
 const EQUALITY = ["equalTo", "notEqualTo", "in", "notIn", "isNull"] as const;
 /** Text filters also take a literal prefix (actorType takes whole values only). */
-const TEXT = [...EQUALITY, "startsWith"] as const;
+const TEXT = [...EQUALITY, "startsWith", "startsWithInsensitive"] as const;
 
 /** The filterable fields (src/server/plugins/exposure.ts, filters.ts). */
 export const FILTER_FIELDS: Readonly<Record<string, FieldSpec>> = {
@@ -116,7 +116,7 @@ function comparison(field: string, v: Vocabulary): fc.Arbitrary<Comparison> {
     if (operator === "isNull") return fc.boolean().map((value) => ({ operator, value }));
     const one = valueOf(spec.kind, field, v);
     // a prefix of a value (or of nothing anyone has), from empty to whole
-    if (operator === "startsWith") {
+    if (operator === "startsWith" || operator === "startsWithInsensitive") {
       return one.chain((value) => fc.nat({ max: String(value).length }).map((n) => ({ operator, value: String(value).slice(0, n) })));
     }
     if (operator === "in" || operator === "notIn") return fc.array(one, { minLength: 1, maxLength: 4 }).map((value) => ({ operator, value }));
@@ -194,6 +194,7 @@ function comparisonSql(spec: FieldSpec, c: Comparison, p: Params): string {
     case "contains": return `${column} @> ${p.add(JSON.stringify(value), "jsonb")}`;
     case "containsKey": return `${column} ? ${p.add(value, "text")}`;
     case "startsWith": return `starts_with(${column}, ${p.add(value, "text")})`;
+    case "startsWithInsensitive": return `starts_with(lower(${column}), lower(${p.add(value, "text")}))`;
     default: throw new Error(`no SQL for operator ${c.operator}`);
   }
 }

@@ -36,7 +36,7 @@ describe("export", () => {
       { occurredAt: "2026-02-01T00:00:00.000001Z", id: "99" }, 500);
     expect(q.text).toContain("l.event = $2");
     // a label prefix is literal: starts_with, not LIKE (no % or _ patterns)
-    expect(q.text).toContain("starts_with(l.entity_label, $5)");
+    expect(q.text).toContain("starts_with(lower(l.entity_label), lower($5))");
     expect(q.text).toContain("(l.occurred_at, l.id) < ($6::timestamptz, $7::bigint)");
     expect(q.text).toMatch(/order by l\.occurred_at desc, l\.id desc\s+limit \$8/);
     expect(q.text).not.toContain("drop");
