@@ -40,7 +40,7 @@ export interface BulkResult {
 const BULK_ACCOUNT = "md5('bulk-account')::uuid";
 const BULK_TENANT = "md5('tenant:0')::uuid";
 const CONTEXT = "select audit.set_context(jsonb_build_object('actor_id', md5('user:0:1')::uuid, 'request_id', 'bulk-import', 'ip', '10.1.2.3'))";
-const LOG_COLUMNS = "tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, resource_type, entity_id, event, old_values, new_values, context";
+const LOG_COLUMNS = "tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, resource_type, entity_id, entity_label, event, old_values, new_values, context";
 
 function insertSql(rows: number): string {
   return `insert into app.processes (tenant_id, account_id, name, description)
