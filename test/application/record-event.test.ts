@@ -11,7 +11,7 @@ import {
 } from "../../src/application/record-event.ts";
 import { inTransaction } from "../../src/db/transaction.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { createLandscape, lastEntryId, type Landscape } from "../support/fixtures.ts";
+import { createLandscape, lastEntryId, type Landscape, type LogEntry } from "../support/fixtures.ts";
 
 let db: TestDatabase;
 let a: Landscape;
@@ -26,26 +26,9 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface Entry {
-  id: string;
-  tenant_id: string;
-  account_id: string | null;
-  actor_type: string;
-  actor_id: string | null;
-  actor_email: string | null;
-  actor_name: string | null;
-  action: string;
-  resource_type: string;
-  entity_id: string;
-  entity_label: string | null;
-  event: string;
-  old_values: unknown;
-  new_values: unknown;
-  context: Record<string, unknown>;
-}
 
-async function entry(id: string): Promise<Entry | undefined> {
-  const { rows } = await db.owner.query<Entry>("select *, id::text as id from audit.log where id = $1", [id]);
+async function entry(id: string): Promise<LogEntry | undefined> {
+  const { rows } = await db.owner.query<LogEntry>("select *, id::text as id from audit.log where id = $1", [id]);
   return rows[0];
 }
 

@@ -11,7 +11,7 @@ import type { RunningServer, ServerOptions } from "../../src/server/app.ts";
 import { claimsFromPayload } from "../../src/server/auth.ts";
 import { webRoutes } from "../../src/server/routes/web-routes.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { lastEntryId } from "../support/fixtures.ts";
+import { lastEntryId, type LogEntry } from "../support/fixtures.ts";
 import { accountAdmin, data, gql, seedWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
 
 let db: TestDatabase;
@@ -41,26 +41,11 @@ afterAll(async () => {
   await db?.drop();
 });
 
-interface AccessRow {
-  id: string;
-  event: string;
-  tenant_id: string;
-  account_id: string | null;
-  actor_type: string;
-  actor_id: string | null;
-  actor_email: string | null;
-  actor_name: string | null;
-  action: string;
-  entity_id: string;
-  entity_label: string | null;
-  context: Record<string, unknown>;
-}
 
 /** Access-log entries written after `mark`, oldest first (read as the owner). */
-async function accessEntries(mark: string): Promise<AccessRow[]> {
-  const { rows } = await db.owner.query<AccessRow>(
-    `select id::text, event, tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, entity_id, entity_label, context
-       from audit.log where resource_type = 'audit_log' and id > $1 order by id`,
+async function accessEntries(mark: string): Promise<LogEntry[]> {
+  const { rows } = await db.owner.query<LogEntry>(
+    "select *, id::text as id from audit.log l where resource_type = 'audit_log' and l.id > $1 order by l.id",
     [mark],
   );
   return rows;
@@ -98,7 +83,7 @@ describe("exports (ACCESS_LOG=exports, the default of npm start)", () => {
 
     const entries = await accessEntries(mark);
     expect(entries.map((e) => e.event)).toEqual(["audit_log.exported", "audit_log.export_finished"]);
-    const [started, finished] = entries as [AccessRow, AccessRow];
+    const [started, finished] = entries as [LogEntry, LogEntry];
     const admin = { tenant_id: w.a.tenantId, account_id: w.a.accountId, actor_type: "user", actor_id: w.a.memberId, actor_email: "max@idp.example", actor_name: "Max from the IdP" };
     expect(started).toMatchObject({ ...admin, action: "export", entity_label: "JSON Lines export", context: { format: "jsonl", filter: { resource: "process", action: "update" } } });
     expect(started.entity_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
