@@ -6,8 +6,10 @@
 // reading in the admin kind's role (audit_tenant_admin / audit_account_admin).
 import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
+import type { Express } from "express";
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
+import type { RouteContext } from "../src/server/app.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import type { ScopeRole } from "./reads.ts";
 import { sampleLatency, timed, type LatencyFigures } from "./sampling.ts";
@@ -27,18 +29,19 @@ export interface HttpResult {
   queries: HttpQueryFigures[];
 }
 
-interface StartedServer {
+export interface StartedServer {
   url: string;
   close(): Promise<void>;
 }
 
-type StartServer = (options: {
+export type StartServer = (options: {
   authUrl: string;
   jwt: { algorithm: "HS256"; key: string };
   port: number;
   logger: Logger;
   introspection?: boolean;
   statementTimeoutMs?: number;
+  routes?: (app: Express, context: RouteContext) => void | Promise<void>;
 }) => Promise<StartedServer>;
 
 const DAY = 86_400_000;
@@ -92,7 +95,50 @@ const HTTP_QUERIES: HttpQuery[] = [
 
 const TENANT_RANKS = [1, 1, 2, 3, 5, 10, 30, 100, 300, 1000];
 
-async function loadStartServer(): Promise<StartServer | string> {
+/** An admin of the read data set with a signed token (HS256, `secret`). */
+export interface AdminScope {
+  role: ScopeRole;
+  /** Rank of the tenant by size (1: the largest). */
+  rank: number;
+  tenantId: string;
+  /** The account admin's account; null for tenant admins. */
+  accountId: string | null;
+  token: string;
+  /** A user of the tenant and a process of it, as bench/sql/read-dataset.sql derives them. */
+  actorId: string;
+  entityId: string;
+}
+
+/**
+ * A tenant admin and an account admin for each of TENANT_RANKS (half of them
+ * in the three largest tenants, where the work is), with tokens valid for
+ * `ttlSeconds`.
+ */
+export async function mintAdminScopes(owner: pg.ClientBase, secret: string, ttlSeconds = 3600): Promise<AdminScope[]> {
+  const { rows: tenants } = await owner.query<{ rank: number; id: string; accounts: number }>(
+    "select rank, id::text as id, accounts from bench.r_tenants where rank = any($1)", [TENANT_RANKS],
+  );
+  const md5 = async (text: string) => (await owner.query<{ id: string }>("select md5($1)::uuid::text as id", [text])).rows[0]!.id;
+  const scopes: AdminScope[] = [];
+  for (const [i, rank] of TENANT_RANKS.entries()) {
+    const t = tenants.find((x) => x.rank === rank);
+    if (!t) continue;
+    const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
+    const sub = await md5(`ru:${rank}:0`);
+    const account = [0, 1, 3, t.accounts - 1][i % 4]!;
+    const accountId = await md5(`ra:${rank}:${Math.min(account, t.accounts - 1)}`);
+    const common = { rank, tenantId: t.id, actorId: await md5(`ru:${rank}:${i % 3}`), entityId: await md5(`process:${rank}:${i % 3}`) };
+    scopes.push({ role: "tenant_admin", accountId: null, token: jwt.sign({ sub, tenant_id: t.id, role: "tenant_admin", exp }, secret, { algorithm: "HS256" }), ...common });
+    scopes.push({
+      role: "account_admin", accountId,
+      token: jwt.sign({ sub, tenant_id: t.id, role: "account_admin", account_id: accountId, exp }, secret, { algorithm: "HS256" }),
+      ...common,
+    });
+  }
+  return scopes;
+}
+
+export async function loadStartServer(): Promise<StartServer | string> {
   // Grafast's production mode, as `npm start` sets it before PostGraphile loads.
   process.env.GRAPHILE_ENV ??= "production";
   try {
@@ -124,26 +170,7 @@ export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { 
   const owner = new pg.Client({ connectionString: server.url(ds.database) });
   await owner.connect();
   try {
-    const { rows: tenants } = await owner.query<{ rank: number; id: string; accounts: number }>(
-      "select rank, id::text as id, accounts from bench.r_tenants where rank = any($1)", [TENANT_RANKS],
-    );
-    const md5 = async (text: string) => (await owner.query<{ id: string }>("select md5($1)::uuid::text as id", [text])).rows[0]!.id;
-    interface Scope { role: ScopeRole; rank: number; token: string; actorId: string; entityId: string; cursor: string | null }
-    const scopes: Scope[] = [];
-    for (const [i, rank] of TENANT_RANKS.entries()) {
-      const t = tenants.find((x) => x.rank === rank);
-      if (!t) continue;
-      const exp = Math.floor(Date.now() / 1000) + 3600;
-      const sub = await md5(`ru:${rank}:0`);
-      const account = [0, 1, 3, t.accounts - 1][i % 4]!;
-      const common = { actorId: await md5(`ru:${rank}:${i % 3}`), entityId: await md5(`process:${rank}:${i % 3}`), cursor: null };
-      scopes.push({ role: "tenant_admin", rank, token: jwt.sign({ sub, tenant_id: t.id, role: "tenant_admin", exp }, secret, { algorithm: "HS256" }), ...common });
-      scopes.push({
-        role: "account_admin", rank,
-        token: jwt.sign({ sub, tenant_id: t.id, role: "account_admin", account_id: await md5(`ra:${rank}:${Math.min(account, t.accounts - 1)}`), exp }, secret, { algorithm: "HS256" }),
-        ...common,
-      });
-    }
+    const scopes = (await mintAdminScopes(owner, secret)).map((s) => ({ ...s, cursor: null as string | null }));
     // The tenth page's cursor: page through nine pages first.
     for (const s of scopes) {
       let after: string | null = null;

@@ -2,7 +2,7 @@
 import { readdirSync } from "node:fs";
 import { benchDir } from "./server.ts";
 
-export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http"] as const;
+export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http", "load"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -25,6 +25,11 @@ export interface BenchOptions {
   bulkRows: number;
   /** Samples per read query and scope. */
   readSamples: number;
+  /** Load section: read requests/s of the target run (and the capacity search's step), its seconds, the search's highest rate, the writer's fixed rate. */
+  loadRate: number;
+  loadSeconds: number;
+  loadMaxRate: number;
+  writerRate: number;
   driver: "pgbench" | "node" | "auto";
   regenerate: boolean;
   /** Where results.json / results.md go (prefix without extension). */
@@ -46,6 +51,12 @@ export const USAGE = `Usage: npm run bench -- [options]
   --pairs N             alternating audited/unaudited pairs (full: 5, quick: 3)
   --bulk-rows N         rows of the bulk insert/update statements (full: 100000)
   --samples N           samples per read query and admin scope (full: 40)
+  --load-rate N         load: the admins' requests/s beside the writer, and the step of the
+                        capacity search (default: 25)
+  --load-seconds N      load: seconds at that rate (full: 180, quick: 4); the writer's
+                        baseline and each capacity step last min(N, 60)
+  --load-max-rate N     load: the highest rate the capacity search tries (full: 500, quick: 50)
+  --writer-rate N       load: the writer's audited transactions/s (default: 1000)
   --driver NAME         pgbench | node | auto (default: pgbench when installed)
   --regenerate          rebuild the read data sets even when a matching one exists
   --results PREFIX      write PREFIX.json and PREFIX.md (full default: bench/results,
@@ -103,6 +114,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     pairs: quick ? 3 : 5,
     bulkRows: quick ? 5_000 : 100_000,
     readSamples: quick ? 3 : 40,
+    loadRate: 25,
+    loadSeconds: quick ? 4 : 180,
+    loadMaxRate: quick ? 50 : 500,
+    writerRate: 1000,
     driver: "auto",
     regenerate: false,
     resultsPrefix: quick ? `${benchDir}.work/quick-results` : `${benchDir}results`,
@@ -166,6 +181,18 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case "--samples":
         o.readSamples = parseCount(value(), "--samples");
+        break;
+      case "--load-rate":
+        o.loadRate = parseCount(value(), "--load-rate");
+        break;
+      case "--load-seconds":
+        o.loadSeconds = parseCount(value(), "--load-seconds");
+        break;
+      case "--load-max-rate":
+        o.loadMaxRate = parseCount(value(), "--load-max-rate");
+        break;
+      case "--writer-rate":
+        o.writerRate = parseCount(value(), "--writer-rate");
         break;
       case "--driver": {
         const d = value();

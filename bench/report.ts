@@ -5,6 +5,9 @@ import path from "node:path";
 import type { BulkResult } from "./bulk.ts";
 import type { EquivalenceResult } from "./equivalence.ts";
 import type { HttpResult } from "./http.ts";
+import { LOAD_TARGETS, type LoadResult, type LoadStep } from "./load.ts";
+import type { CpuShares } from "./load-cpu.ts";
+import type { WriterFigures } from "./load-writer.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { PartitionsResult } from "./partitions.ts";
 import type { ReadsResult } from "./reads.ts";
@@ -26,6 +29,7 @@ export interface BenchResults {
   equivalence: EquivalenceResult[];
   reads: (ReadsResult & { dataset: { reused: boolean; generationSeconds: number | null; heapBytes: number; indexBytes: number; partitions: number } })[];
   http: HttpResult | { skipped: string } | null;
+  load: LoadResult | { skipped: string } | null;
   notes: string[];
 }
 
@@ -163,9 +167,88 @@ export function renderMarkdown(r: BenchResults): string {
     ));
   }
 
+  if (r.load) renderLoad(out, r.load);
+
   if (r.notes.length) out.push("", "## Notes", "", ...r.notes.map((x) => `- ${x}`));
   out.push("");
   return out.join("\n");
+}
+
+const GROUP_ORDER = ["list", "count", "aggregates", "other"];
+
+function renderLoad(out: string[], l: LoadResult | { skipped: string }): void {
+  out.push("", "## 6. Load: admins beside a writer at a fixed rate", "");
+  if ("skipped" in l) {
+    out.push(`Not measured: ${l.skipped}`);
+    return;
+  }
+  const t = l.target;
+  const group = (s: LoadStep, g: string) => s.readers.groups.find((x) => x.kind === g);
+  const p95 = (s: LoadStep, g: string) => group(s, g)?.p95Ms ?? Number.NaN;
+  out.push(
+    `${n(l.rows)} entries (${l.variant === "migrated" ? "schema as migrated" : `bench/variants/${l.variant}.sql`}), on a copy of the read data set. ` +
+      `The API server (\`npm start\`'s: page routes, export, production defaults) in a process of its own; admins send the page's requests at a fixed, open-loop rate ` +
+      `(${l.tool}, \`requestsPerSecond\`: each request starts on schedule, on a new connection when the open ones are busy), ` +
+      `${l.scopes.tenantAdmins} tenant admins and ${l.scopes.accountAdmins} account admins of the tenants ranked ${[...new Set(l.scopes.tenantRanks)].join(", ")} by size, ` +
+      `plus one export (CSV of the default view, the last 30 days) every ${l.exportEverySeconds} s. Beside them pgbench writes audited single-row transactions as \`app_user\` ` +
+      `at a fixed ${n(l.writer.rate)}/s (\`--rate\`, ${l.writer.clients} connections; ${l.writer.transactions.join(", ")}). ` +
+      "Latency runs from a request's (transaction's) scheduled start to the end of its answer; loadtest counts whole milliseconds.",
+    "",
+  );
+  const lowest = Math.min(t.rate, ...l.steps.map((s) => s.rate));
+  const capacity = l.capacity.rate === null ? `below ${n(lowest)} requests/s (${l.capacity.note})` : `**${n(l.capacity.rate)} requests/s** (${l.capacity.note})`;
+  const writerOk = t.writer.ofTarget >= LOAD_TARGETS.writerOfTarget;
+  const writerRatio = t.writer.p95Ms / l.baseline.p95Ms;
+  const errors = t.readers.errors + t.writer.failed;
+  out.push(table(["target (readers at " + `${n(t.rate)} requests/s for ${n(t.readers.seconds)} s)`, "measured", "met"], [
+    [`writer ≥ ${LOAD_TARGETS.writerOfTarget} of its ${n(l.writer.rate)} transactions/s`, `${n(t.writer.ofTarget, 3)} (${n(t.writer.tps, 1)}/s)`, ok(writerOk)],
+    [`write p95 ≤ ${LOAD_TARGETS.writerP95OfBaseline} × its reader-free p95`, `${n(t.writer.p95Ms, 2)} ms vs ${n(l.baseline.p95Ms, 2)} ms (${n(writerRatio, 2)} ×)`, ok(writerRatio <= LOAD_TARGETS.writerP95OfBaseline)],
+    [`list p95 ≤ ${LOAD_TARGETS.listP95Ms} ms`, `${n(p95(t, "list"), 0)} ms`, ok(p95(t, "list") <= LOAD_TARGETS.listP95Ms)],
+    [`capped count p95 ≤ ${LOAD_TARGETS.countP95Ms} ms`, `${n(p95(t, "count"), 0)} ms`, ok(p95(t, "count") <= LOAD_TARGETS.countP95Ms)],
+    [`chart and user menu p95 ≤ ${LOAD_TARGETS.aggregatesP95Ms} ms`, `${n(p95(t, "aggregates"), 0)} ms`, ok(p95(t, "aggregates") <= LOAD_TARGETS.aggregatesP95Ms)],
+    ["no error", `${n(t.readers.errors)} of ${n(t.readers.sent)} requests and ${t.readers.exports.length} exports; ${n(t.writer.failed)} of ${n(t.writer.transactions)} transactions`, ok(errors === 0)],
+    [`capacity: the highest read rate with the list p95 ≤ ${LOAD_TARGETS.listP95Ms} ms`, capacity, "(reported)"],
+  ]));
+  if (t.readers.errorSamples.length) out.push("", `Errors: ${Object.entries(t.readers.errorCodes).map(([k, v]) => `${k} × ${v}`).join(", ")}; e.g. ${t.readers.errorSamples.map((e) => `\`${e.replaceAll("`", "'")}\``).join("; ")}.`);
+
+  out.push("", `### Requests at ${n(t.rate)} requests/s (${n(t.readers.sent)} sent, ${n(t.readers.achievedRate, 1)}/s finished)`, "");
+  const share = new Map(l.mix.map((m) => [m.kind, m.share]));
+  const groupName: Record<string, string> = { list: "**all list requests**", count: "**all counts**", aggregates: "**all aggregates (chart, user menu)**", other: "**all others**", all: "**everything**" };
+  out.push(table(["request", "share of the mix %", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"], [
+    ...[...t.readers.kinds].sort((a, b) => GROUP_ORDER.indexOf(a.group) - GROUP_ORDER.indexOf(b.group) || (share.get(b.kind) ?? 0) - (share.get(a.kind) ?? 0))
+      .map((k) => [k.kind, n(share.get(k.kind), 1), n(k.requests), n(k.errors), n(k.p50Ms, 0), n(k.p95Ms, 0), n(k.p99Ms, 0), n(k.maxMs, 0)]),
+    ...t.readers.groups.map((g) => [groupName[g.kind] ?? g.kind, "", n(g.requests), n(g.errors), n(g.p50Ms, 0), n(g.p95Ms, 0), n(g.p99Ms, 0), n(g.maxMs, 0)]),
+  ]));
+  const exports = [t, ...l.steps].flatMap((s) => s.readers.exports.map((e) => ({ rate: s.rate, ...e })));
+  if (exports.length) {
+    out.push("", "Exports (the whole file read as it streams):", "");
+    out.push(table(["beside requests/s", "scope", "started at s", "rows", "MB", "seconds", "error"],
+      exports.map((e) => [n(e.rate), e.scope, n(e.startedAtSeconds, 0), n(e.rows), n(e.bytes / 1024 ** 2, 1), n(e.ms / 1000, 1), e.error ?? ""])));
+  }
+
+  out.push("", "### The writer", "");
+  const writerRuns: [string, WriterFigures][] = [["alone (reader-free baseline)", l.baseline], ...[t, ...l.steps].map((s): [string, WriterFigures] => [`beside ${n(s.rate)} requests/s`, s.writer])];
+  // (results of runs before these were recorded have neither)
+  const perTxn = writerRuns.some(([, w]) => w.walBytesPerTxn !== undefined);
+  out.push(table(["run", "target /s", "achieved /s", "of target", "p50 ms", "p95 ms", "p99 ms", "max ms", "longest schedule lag ms", "failed", ...(perTxn ? ["WAL B/txn", "PostgreSQL CPU µs/txn"] : [])],
+    writerRuns.map(([name, w]) => [name, n(w.targetRate), n(w.tps, 1), n(w.ofTarget, 3), n(w.p50Ms, 2), n(w.p95Ms, 2), n(w.p99Ms, 2), n(w.maxMs, 1), n(w.maxLagMs, 1), n(w.failed),
+      ...(perTxn ? [n(w.walBytesPerTxn), n(w.postgresCpuMicrosPerTxn)] : [])])));
+  if (perTxn) out.push("", "WAL and PostgreSQL CPU are the whole run's per write transaction: beside readers they include the readers' share.");
+
+  out.push("", "### Capacity search", "");
+  out.push(table(["read requests/s", "seconds", "finished /s", "errors", "list p95 ms", "count p95 ms", "aggregates p95 ms", "everything p99 ms", "writer /s", "writer p95 ms", `list p95 ≤ ${LOAD_TARGETS.listP95Ms} ms`], [t, ...l.steps].map((s) => [
+    n(s.rate), n(s.readers.seconds, 0), n(s.readers.achievedRate, 1), n(s.readers.errors), n(p95(s, "list"), 0), n(p95(s, "count"), 0), n(p95(s, "aggregates"), 0),
+    n(group(s, "all")?.p99Ms, 0), n(s.writer.tps, 1), n(s.writer.p95Ms, 2), ok(s.passes),
+  ])));
+  out.push("", `Capacity: ${capacity}.`);
+
+  out.push("", "### Where the CPU went", "");
+  out.push("Cores busy during each run (CPU seconds per second; the machine has 2): the whole machine (whatever ran), the PostgreSQL cluster (embedded server only), the API process, pgbench and the load generator (the bench's own process); \"rest\" is the machine's busy time none of them used (the kernel's work for others, other processes).", "");
+  const cpuRuns: [string, CpuShares][] = [["the writer alone", l.baselineCpu], ...[t, ...l.steps].map((s): [string, CpuShares] => [`beside ${n(s.rate)} requests/s`, s.cpu])];
+  out.push(table(["run", "machine", "PostgreSQL", "API server", "pgbench", "load generator", "rest"], cpuRuns.map(([name, c]) => {
+    const known = (c.postgres ?? 0) + (c.api ?? 0) + (c.pgbench ?? 0) + c.loadGenerator;
+    return [name, n(c.machine, 2), n(c.postgres, 2), n(c.api, 2), n(c.pgbench, 2), n(c.loadGenerator, 2), n(Math.max(0, c.machine - known), 2)];
+  })));
 }
 
 export async function writeResults(prefix: string, r: BenchResults): Promise<{ json: string; md: string }> {

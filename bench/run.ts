@@ -7,10 +7,11 @@ import { destination, pino } from "pino";
 import { measureBulk } from "./bulk.ts";
 import { checkEquivalence } from "./equivalence.ts";
 import { measureHttp } from "./http.ts";
+import { measureLoad } from "./load.ts";
 import { describeMachine } from "./machine.ts";
 import { parseOptions, UsageError, type BenchOptions } from "./options.ts";
 import { measurePartitions } from "./partitions.ts";
-import { ensureReadDataset, ensureReadVariant } from "./read-dataset.ts";
+import { ensureReadDataset, ensureReadVariant, type ReadDataset } from "./read-dataset.ts";
 import { measureReads } from "./reads.ts";
 import { renderMarkdown, writeResults, type BenchResults } from "./report.ts";
 import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer } from "./server.ts";
@@ -64,6 +65,7 @@ async function main(opts: BenchOptions): Promise<void> {
       reads: [],
       equivalence: [],
       http: null,
+      load: null,
       notes: [],
     };
     const fixture = fixtureSize(opts.quick);
@@ -103,10 +105,18 @@ async function main(opts: BenchOptions): Promise<void> {
       }
     }
 
+    // The read data sets, ensured once per size for every section that reads them.
+    const datasets = new Map<number, ReadDataset>();
+    const dataset = async (rows: number) => {
+      let ds = datasets.get(rows);
+      if (!ds) datasets.set(rows, (ds = await ensureReadDataset(server, rows, opts.regenerate, logger)));
+      return ds;
+    };
+
     if (opts.sections.includes("reads") || opts.sections.includes("http")) {
       const readVariants = opts.sections.includes("reads") ? opts.readVariants : [];
       for (const rows of opts.rows) {
-        const base = await ensureReadDataset(server, rows, opts.regenerate, logger);
+        const base = await dataset(rows);
         for (const variant of readVariants) {
           const ds = await ensureReadVariant(server, base, variant, logger);
           const r = await measureReads(server, ds, { samples: opts.readSamples, variant }, logger);
@@ -118,6 +128,17 @@ async function main(opts: BenchOptions): Promise<void> {
           const ds = await ensureReadVariant(server, base, opts.httpVariant, logger);
           results.http = await measureHttp(server, ds, { samples: opts.readSamples }, logger);
         }
+      }
+    }
+
+    // Load: on the largest data set in the HTTP section's configuration; the
+    // writer is pgbench at a fixed rate.
+    if (opts.sections.includes("load")) {
+      if (driver !== "pgbench") {
+        results.load = { skipped: "the writer of the load section is pgbench (--rate): install it (Debian: postgresql-client) and leave --driver at pgbench or auto" };
+      } else {
+        const ds = await ensureReadVariant(server, await dataset(opts.rows[0]!), opts.httpVariant, logger);
+        results.load = await measureLoad(server, ds, { quick: opts.quick, rate: opts.loadRate, seconds: opts.loadSeconds, maxRate: opts.loadMaxRate, writerRate: opts.writerRate }, logger);
       }
     }
 

@@ -7,7 +7,8 @@ import { workDir } from "./server.ts";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-async function statFields(pid: number): Promise<string[] | null> {
+/** The fields of /proc/PID/stat after the command name (state first), or null when the process is gone. */
+export async function statFields(pid: number | "self"): Promise<string[] | null> {
   try {
     const raw = await readFile(`/proc/${pid}/stat`, "utf8");
     // the command name is in parentheses and may contain spaces

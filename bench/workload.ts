@@ -81,6 +81,10 @@ export interface RunSpec {
   seconds: number;
   synchronousCommit: "on" | "off";
   fixture: FixtureSize;
+  /** pgbench only: a fixed rate (transactions/s over all clients, --rate) instead of as fast as possible. */
+  rate?: number;
+  /** pgbench only: write every transaction's latency to files named PREFIX.<pid>[.<thread>] (--log). */
+  logPrefix?: string;
 }
 
 export async function findPgbench(): Promise<{ path: string; version: string } | null> {
@@ -111,6 +115,8 @@ export async function runPgbench(spec: RunSpec): Promise<RunResult> {
   const args = [
     "-n", "-M", "prepared", "-c", String(spec.clients), "-j", String(Math.min(2, spec.clients)), "-T", String(spec.seconds),
     "-h", spec.server.host, "-p", String(spec.server.port), "-U", "app_user",
+    ...(spec.rate ? ["--rate", String(spec.rate)] : []),
+    ...(spec.logPrefix ? ["--log", "--log-prefix", spec.logPrefix] : []),
     ...files.flatMap((f) => ["-f", `${f}@1`]),
     spec.database,
   ];

@@ -58,6 +58,12 @@ export interface WriteDatabase {
   fixture: FixtureSize;
 }
 
+/** The business fixture of the single-row workload (bench/sql/write-fixtures.sql), loaded without firing triggers. */
+export async function loadFixture(client: pg.ClientBase, fixture: FixtureSize): Promise<void> {
+  await client.query(await sqlFile("sql/write-fixtures.sql", { ...fixture }));
+  await client.query("vacuum analyze app.tenants, app.accounts, app.users, app.processes, app.jobs, app.settings, app.memberships");
+}
+
 export async function prepareWriteDatabase(
   server: BenchServer,
   template: string,
@@ -71,8 +77,7 @@ export async function prepareWriteDatabase(
   await client.connect();
   try {
     await applyVariant(client, variant);
-    await client.query(await sqlFile("sql/write-fixtures.sql", { ...fixture }));
-    await client.query("vacuum analyze app.tenants, app.accounts, app.users, app.processes, app.jobs, app.settings, app.memberships");
+    await loadFixture(client, fixture);
     await client.query(await sqlFile("sql/row-level-capture.sql"));
     // the floor is measured beside the product's capture, not beside a peer
     if (peerOf(variant) === null) await client.query(await sqlFile("sql/floor-trigger.sql"));
