@@ -99,7 +99,7 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
       // One write per batch; wait while the client is slower than the database.
       if (pending && !closed) {
         rows += batch.length;
-        if (!res.write(pending) && !closed) await Promise.race([once(res, "drain"), once(res, "close")]);
+        if (!res.write(pending) && !closed) await drainOrClose(res);
       }
       pending = "";
       const last = batch.at(-1);
@@ -147,4 +147,19 @@ function exportRecorder(accessLog: AccessLog, claims: AuditClaims, format: Expor
         .catch(() => undefined);
     },
   };
+}
+
+/**
+ * Waits until the response drains or closes. The listener of the event that
+ * did not happen is removed: a long export waits thousands of times, and
+ * listeners left behind would pile up on the response (and its 'error').
+ */
+async function drainOrClose(res: Response): Promise<void> {
+  const stop = new AbortController();
+  const wait = (event: string) => once(res, event, { signal: stop.signal }).then(() => undefined, () => undefined);
+  try {
+    await Promise.race([wait("drain"), wait("close")]);
+  } finally {
+    stop.abort();
+  }
 }
