@@ -12,6 +12,8 @@
 import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import type { ExportRequest, PageRequest, RequestGroup } from "./load-mix.ts";
 import { percentile, round, sleep } from "./stats.ts";
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
 /** The part of loadtest's API used here (its bundled typings predate the promise API). */
 interface LoadTestOptions {
@@ -87,16 +89,10 @@ export interface ReaderFigures {
   exports: ExportFigures[];
 }
 
-/** A small seeded generator (mulberry32): every phase draws the same sequence of the mix. */
+/** A seeded generator (pure-rand): every phase draws the same sequence of the mix. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = xoroshiro128plus(seed);
+  return () => uniformFloat64(rng);
 }
 
 function picker(requests: PageRequest[], seed: number): () => PageRequest {

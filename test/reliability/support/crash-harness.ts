@@ -22,6 +22,8 @@ import { createDatabaseIfMissing, setRolePasswords } from "../../../src/db/admin
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from "../../../src/db/embedded.ts";
 import { migrateDatabase } from "../../../src/db/migrate.ts";
 import type { Logger } from "../../../src/log.ts";
+import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
+import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
 export interface CrashOptions {
   dataDir: string;
@@ -68,16 +70,10 @@ export interface CrashResult {
 
 const ACCOUNTS = 2;
 
-/** A small deterministic PRNG (mulberry32): the same seed, the same choices. */
+/** A seeded generator (pure-rand): the same seed, the same choices. */
 function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = xoroshiro128plus(seed);
+  return () => uniformFloat64(rng);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
