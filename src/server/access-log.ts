@@ -12,9 +12,9 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../log.ts";
-import { inTransaction } from "../db/transaction.ts";
 import type { AccessLogMode } from "./access-log-mode.ts";
-import { scopePgSettings, type AuditClaims } from "./auth.ts";
+import type { AuditClaims } from "./auth.ts";
+import { withScopedTransaction } from "./scoped-query.ts";
 
 export type { AccessLogMode } from "./access-log-mode.ts";
 
@@ -214,20 +214,20 @@ export class AccessLog {
 
   private async insert(claims: AuditClaims, entry: AccessEntry): Promise<string | null> {
     if (!this.pool) throw new Error("the access log is off");
-    const id = await inTransaction(this.pool, async (client) => {
-      // The request's scope settings, plus the token's email and name when it has them.
-      const settings = {
-        ...scopePgSettings(claims, { statementTimeoutMs: this.statementTimeoutMs }),
-        "jwt.claims.email": claims.email ?? "",
-        "jwt.claims.name": claims.name ?? "",
-      };
-      await client.query("select set_config(s.key, s.value, true) from json_each_text($1::json) s", [JSON.stringify(settings)]);
-      const { rows } = await client.query<{ id: string | null }>(
-        "select audit.record_access($1, $2, $3::jsonb, $4, $5)::text as id",
-        [entry.event, entry.entityId, JSON.stringify(entry.context), entry.label ?? null, entry.oncePerMinute ?? null],
-      );
-      return rows[0]?.id ?? null;
-    });
+    // The request's scope, plus the token's email and name when it has them.
+    const settings = { "jwt.claims.email": claims.email ?? "", "jwt.claims.name": claims.name ?? "" };
+    const id = await withScopedTransaction(
+      this.pool,
+      claims,
+      async (client) => {
+        const { rows } = await client.query<{ id: string | null }>(
+          "select audit.record_access($1, $2, $3::jsonb, $4, $5)::text as id",
+          [entry.event, entry.entityId, JSON.stringify(entry.context), entry.label ?? null, entry.oncePerMinute ?? null],
+        );
+        return rows[0]?.id ?? null;
+      },
+      { statementTimeoutMs: this.statementTimeoutMs, readOnly: false, settings },
+    );
     if (id !== null) this.counts.written++;
     return id;
   }
