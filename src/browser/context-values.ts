@@ -70,6 +70,7 @@ const OPERATORS: Record<string, string> = {
   in: "one of",
   notIn: "none of",
   startsWith: "starts with",
+  startsWithInsensitive: "starts with (any case)",
   greaterThan: "after",
   greaterThanOrEqualTo: "from",
   lessThan: "before",
@@ -81,7 +82,8 @@ const OPERATOR_ORDER = Object.keys(OPERATORS);
 
 const ISO_INSTANT = /^\d{4}-\d\d-\d\dT\d\d:\d\d/;
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/** A JSON object (not an array, not null). */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 

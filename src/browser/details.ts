@@ -4,15 +4,11 @@
 // raw JSON. Events (sign-ins, views, exports) change no values: they show
 // their context only.
 import type { AuditEntry } from "../shared/entry.ts";
-import { contextLabel, readableContextValue } from "./context-values.ts";
+import { contextLabel, isObject, readableContextValue } from "./context-values.ts";
 import { h } from "./dom.ts";
 import { KIND_TAGS, type EventKind } from "./event-kinds.ts";
 import { REDACTED, actionLabel, describeActor, formatLocal, formatRelative, humanize } from "./format.ts";
 import type { ListedEntry } from "./queries.ts";
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** A JSON value as text, with every redacted secret shown as a badge. */
 export function renderValue(value: unknown): Node {
