@@ -47,6 +47,8 @@ select pg_advisory_xact_lock(hashtext('audit-trail:tracking.sql'));
 --                reveals of secrets. Adding one is a row here, nothing else.
 --   access       the API, with audit.record_access(): exports and reads of
 --                the audit log itself
+--   admin        the API's mutations, for the admin in the token: detector
+--                settings, alerts acknowledged or resolved, webhook endpoints
 --------------------------------------------------------------------------------
 insert into audit.events as e (event, action, resource_type, description, kind) values
   ('tenant.created', 'create', 'tenant', 'Tenant created', 'trigger'),
@@ -103,7 +105,15 @@ insert into audit.events as e (event, action, resource_type, description, kind) 
   -- access events: the audit log's own access log (audit.record_access)
   ('audit_log.exported', 'export', 'audit_log', 'Audit log export started', 'access'),
   ('audit_log.export_finished', 'export_finish', 'audit_log', 'Audit log export finished', 'access'),
-  ('audit_log.viewed', 'view', 'audit_log', 'Audit log viewed', 'access')
+  ('audit_log.viewed', 'view', 'audit_log', 'Audit log viewed', 'access'),
+
+  -- admin events: the API's mutations, for the admin in the token
+  ('security_policy.updated', 'update', 'security_policy', 'Detector settings updated', 'admin'),
+  ('alert.acknowledged', 'acknowledge', 'alert', 'Security alert acknowledged', 'admin'),
+  ('alert.resolved', 'resolve', 'alert', 'Security alert resolved', 'admin'),
+  ('webhook_endpoint.created', 'create', 'webhook_endpoint', 'Webhook endpoint created', 'admin'),
+  ('webhook_endpoint.updated', 'update', 'webhook_endpoint', 'Webhook endpoint updated', 'admin'),
+  ('webhook_endpoint.deleted', 'delete', 'webhook_endpoint', 'Webhook endpoint deleted', 'admin')
 on conflict (event) do update
    set action = excluded.action, resource_type = excluded.resource_type, description = excluded.description, kind = excluded.kind
  where (e.action, e.resource_type, e.description, e.kind) is distinct from (excluded.action, excluded.resource_type, excluded.description, excluded.kind);

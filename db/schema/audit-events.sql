@@ -17,24 +17,10 @@ as $function$
 declare
   e audit.events;
   checked jsonb;
-  scope_role text := nullif(current_setting('jwt.claims.role', true), '');
-  tenant text := nullif(current_setting('jwt.claims.tenant_id', true), '');
-  account text := nullif(current_setting('jwt.claims.account_id', true), '');
-  sub text := nullif(current_setting('jwt.claims.sub', true), '');
-  actor uuid;
-  actor_email text := nullif(current_setting('jwt.claims.email', true), '');
-  actor_name text := nullif(current_setting('jwt.claims.name', true), '');
-  scope_account uuid;
+  s record;
   entry_id bigint;
-  uuid_pattern constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 begin
-  -- The scope is the verified token's, from the settings the API set: never
-  -- from the arguments.
-  if scope_role is null or scope_role not in ('tenant_admin', 'account_admin') or tenant !~* uuid_pattern
-     or (scope_role = 'account_admin' and coalesce(account, '') !~* uuid_pattern) then
-    raise exception 'audit.record_access: no admin scope (jwt.claims.role, tenant_id and, for account admins, account_id)'
-      using errcode = '42501';
-  end if;
+  s := audit_private.admin_scope('audit.record_access');
   select * into e from audit.events x where x.event = record_access.event;
   if not found then
     raise exception 'audit.record_access: unknown event "%"', event using errcode = '22023';
@@ -45,21 +31,12 @@ begin
   checked := audit_private.check_event_input('audit.record_access', entity_id, context, label);
   -- an account admin's reads are entries of the account (its admins and the
   -- tenant's see them); a tenant admin's are tenant-level
-  scope_account := case when scope_role = 'account_admin' then account::uuid end;
-  if sub ~* uuid_pattern then
-    actor := sub::uuid;
-    -- what the token carries wins; a subject that is a user fills the rest
-    if actor_email is null or actor_name is null then
-      select coalesce(actor_email, s.email), coalesce(actor_name, s.name) into actor_email, actor_name
-        from audit_private.user_snapshot(actor) s;
-    end if;
-  end if;
   if once_per_minute is not null then
     -- at most one entry per admin, scope, event, key and minute, across servers
-    perform pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'audit.record_access', tenant, account, sub, event, once_per_minute), 0));
+    perform pg_advisory_xact_lock(hashtextextended(concat_ws(':', 'audit.record_access', s.tenant_id, s.account_id, s.subject, event, once_per_minute), 0));
     if exists (select from audit.log l
-                where l.tenant_id = tenant::uuid and l.account_id is not distinct from scope_account
-                  and l.actor_id is not distinct from actor
+                where l.tenant_id = s.tenant_id and l.account_id is not distinct from s.account_id
+                  and l.actor_id is not distinct from s.actor_id
                   and l.occurred_at >= date_trunc('minute', now())
                   and l.event = record_access.event and l.context->>'once_per_minute' = once_per_minute) then
       return null;
@@ -68,7 +45,7 @@ begin
   end if;
   insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
                          action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
-  values (tenant::uuid, scope_account, 'user', actor, actor_email, coalesce(actor_name, sub),
+  values (s.tenant_id, s.account_id, 'user', s.actor_id, s.actor_email, s.actor_name,
           e.action, e.resource_type, record_access.entity_id, nullif(record_access.label, ''), e.event, null, null, checked)
   returning id into entry_id;
   return entry_id;
@@ -128,6 +105,43 @@ comment on function audit.record_event(event text, tenant_id uuid, account_id uu
 Records an application event (a catalogued event of kind application: user.signed_in, settings.viewed, data.exported...) as an entry of audit.log, written like a trigger''s: the actor from audit.set_context() (or the same fallbacks), the action and resource type from the catalogue, the caller''s transaction. entity_id: the entity the event is about; label: its human name; context: a JSON object of at most 8 kB, merged over the request context. Returns the entry''s id. Written in the caller''s transaction: it is gone if that rolls back (record an event that must survive a failure, such as a failed sign-in, in a transaction of its own).';
 grant execute on function audit.record_event(event text, tenant_id uuid, account_id uuid, entity_id text, context jsonb, label text) to app_user;
 
+create or replace function audit_private.admin_scope(fn text, out scope_role text, out tenant_id uuid, out account_id uuid, out actor_id uuid, out actor_email text, out actor_name text, out subject text)
+ returns record
+ language plpgsql
+ stable
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  tenant text := nullif(current_setting('jwt.claims.tenant_id', true), '');
+  account text := nullif(current_setting('jwt.claims.account_id', true), '');
+  uuid_pattern constant text := '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+begin
+  -- The scope is the verified token's, from the settings the API set: never
+  -- from arguments.
+  scope_role := nullif(current_setting('jwt.claims.role', true), '');
+  if scope_role is null or scope_role not in ('tenant_admin', 'account_admin') or tenant !~* uuid_pattern
+     or (scope_role = 'account_admin' and coalesce(account, '') !~* uuid_pattern) then
+    raise exception '%: no admin scope (jwt.claims.role, tenant_id and, for account admins, account_id)', fn
+      using errcode = '42501';
+  end if;
+  tenant_id := tenant::uuid;
+  account_id := case when scope_role = 'account_admin' then account::uuid end;
+  subject := nullif(current_setting('jwt.claims.sub', true), '');
+  actor_email := nullif(current_setting('jwt.claims.email', true), '');
+  actor_name := nullif(current_setting('jwt.claims.name', true), '');
+  if subject ~* uuid_pattern then
+    actor_id := subject::uuid;
+    -- what the token carries wins; a subject that is a user fills the rest
+    if actor_email is null or actor_name is null then
+      select coalesce(actor_email, s.email), coalesce(actor_name, s.name) into actor_email, actor_name
+        from audit_private.user_snapshot(actor_id) s;
+    end if;
+  end if;
+  actor_name := coalesce(actor_name, subject);
+end
+$function$;
+comment on function audit_private.admin_scope(fn text, OUT scope_role text, OUT tenant_id uuid, OUT account_id uuid, OUT actor_id uuid, OUT actor_email text, OUT actor_name text, OUT subject text) is 'The admin in the jwt.claims.* settings the API set from a verified token: role, tenant, account (account admins), and the actor (the token''s email and name claims, else the user''s). Raises 42501, naming fn, without an admin scope.';
+
 create or replace function audit_private.check_event_input(fn text, entity_id text, context jsonb, label text)
  returns jsonb
  language plpgsql
@@ -163,3 +177,60 @@ create or replace function audit_private.default_redacted_keys()
  immutable parallel safe
 as $function$ select '(pass(word|wd|phrase)?|secret|token|api[_-]?key|private[_-]?key|credential_value)'::text $function$;
 comment on function audit_private.default_redacted_keys() is 'The default case-insensitive pattern of JSON keys whose values are stored as "[redacted]" (track_table''s redacted_keys, the context of application and access events).';
+
+create or replace function audit_private.record_admin_event(event text, tenant_id uuid, account_id uuid, entity_id text, label text, old_values jsonb, new_values jsonb)
+ returns bigint
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  e audit.events;
+  s record;
+  entry_id bigint;
+begin
+  select * into e from audit.events x where x.event = record_admin_event.event and x.kind = 'admin';
+  if not found then
+    raise exception 'audit_private.record_admin_event: "%" is not an admin event of the catalogue', event using errcode = '22023';
+  end if;
+  if nullif(current_setting('jwt.claims.role', true), '') is not null then
+    -- an admin through the API: the token's admin is the actor
+    s := audit_private.admin_scope('audit_private.record_admin_event');
+    insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
+                           action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
+    values (record_admin_event.tenant_id, record_admin_event.account_id, 'user', s.actor_id, s.actor_email, s.actor_name,
+            e.action, e.resource_type, record_admin_event.entity_id, record_admin_event.label, e.event,
+            record_admin_event.old_values, record_admin_event.new_values, jsonb_build_object('source', 'api'))
+    returning id into entry_id;
+  else
+    -- the owner or a DBA in SQL (audit.set_detector_settings): as the capture names them
+    select * into s from audit_private.current_actor();
+    insert into audit.log (tenant_id, account_id, actor_type, actor_id, actor_email, actor_name,
+                           action, resource_type, entity_id, entity_label, event, old_values, new_values, context)
+    values (record_admin_event.tenant_id, record_admin_event.account_id, s.actor_type, s.actor_id, s.actor_email, s.actor_name,
+            e.action, e.resource_type, record_admin_event.entity_id, record_admin_event.label, e.event,
+            record_admin_event.old_values, record_admin_event.new_values, coalesce(s.context, '{}'))
+    returning id into entry_id;
+  end if;
+  return entry_id;
+end
+$function$;
+comment on function audit_private.record_admin_event(event text, tenant_id uuid, account_id uuid, entity_id text, label text, old_values jsonb, new_values jsonb) is 'Writes an admin event (kind admin) of a mutation into audit.log, in the mutation''s transaction: the admin of the token as the actor when called through the API, else the session''s actor as the capture would name it.';
+
+create or replace function audit_private.tenant_admin_scope(fn text, what text)
+ returns record
+ language plpgsql
+ stable
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  s record;
+begin
+  s := audit_private.admin_scope(fn);
+  if s.scope_role <> 'tenant_admin' then
+    raise exception '%: only tenant admins can %; this token is an account admin''s', fn, what
+      using errcode = '42501', hint = 'Ask an admin of the whole tenant.';
+  end if;
+  return s;
+end
+$function$;
+comment on function audit_private.tenant_admin_scope(fn text, what text) is 'admin_scope(), for what only tenant admins may do: an account admin''s token gets a clear permission error (42501) saying what it cannot do.';

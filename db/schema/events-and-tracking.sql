@@ -16,7 +16,7 @@ create table audit.events (
   constraint events_pkey primary key (event),
   constraint events_action_check check ((action ~ '^[a-z_]+$'::text)),
   constraint events_event_check check ((event ~ '^[a-z_]+\.[a-z_]+$'::text)),
-  constraint events_kind_check check ((kind = any (array['trigger'::text, 'application'::text, 'access'::text]))),
+  constraint events_kind_check check ((kind = any (array['trigger'::text, 'application'::text, 'access'::text, 'admin'::text]))),
   constraint events_resource_type_check check ((resource_type ~ '^[a-z_]+$'::text))
 );
 comment on table audit.events is 'The catalogue of audited events: action, resource type, a human description (filter menus, display) and who writes it (kind). Its rows live in migrations/tracking.sql.';
@@ -24,7 +24,7 @@ comment on column audit.events.event is 'The event name, e.g. member.role_update
 comment on column audit.events.action is 'What was done: create, update, delete, assign, ...';
 comment on column audit.events.resource_type is 'The kind of entity the event affects.';
 comment on column audit.events.description is 'Human description, e.g. "Member role updated".';
-comment on column audit.events.kind is 'Who writes the event: trigger (the capture of a tracked table, from a rule), application (the application, through audit.record_event: sign-ins, reveals, downloads) or access (the API, through audit.record_access: exports and reads of the audit log itself). Nobody can write an event of another kind.';
+comment on column audit.events.kind is 'Who writes the event: trigger (the capture of a tracked table, from a rule), application (the application, through audit.record_event: sign-ins, reveals, downloads), access (the API, through audit.record_access: exports and reads of the audit log itself) or admin (the API''s mutations on behalf of the admin in the token: alerts acknowledged or resolved, detector settings, webhook endpoints). Nobody can write an event of another kind.';
 
 grant select on audit.events to app_user;
 grant select on audit.events to audit_reader;
@@ -35,6 +35,8 @@ insert into audit.events (event, action, resource_type, description, kind) value
   ('account.created', 'create', 'account', 'Account created', 'trigger'),
   ('account.deleted', 'delete', 'account', 'Account deleted', 'trigger'),
   ('account.updated', 'update', 'account', 'Account updated', 'trigger'),
+  ('alert.acknowledged', 'acknowledge', 'alert', 'Security alert acknowledged', 'admin'),
+  ('alert.resolved', 'resolve', 'alert', 'Security alert resolved', 'admin'),
   ('api_key.created', 'create', 'api_key', 'API key created', 'trigger'),
   ('api_key.deactivated', 'deactivate', 'api_key', 'API key deactivated', 'trigger'),
   ('api_key.deleted', 'delete', 'api_key', 'API key deleted', 'trigger'),
@@ -62,6 +64,7 @@ insert into audit.events (event, action, resource_type, description, kind) value
   ('process.updated', 'update', 'process', 'Process updated', 'trigger'),
   ('process_member.added', 'assign', 'process_member', 'Process member added', 'trigger'),
   ('process_member.removed', 'unassign', 'process_member', 'Process member removed', 'trigger'),
+  ('security_policy.updated', 'update', 'security_policy', 'Detector settings updated', 'admin'),
   ('settings.updated', 'update', 'settings', 'Settings updated', 'trigger'),
   ('settings.viewed', 'view', 'settings', 'Settings viewed', 'application'),
   ('tenant.created', 'create', 'tenant', 'Tenant created', 'trigger'),
@@ -72,7 +75,10 @@ insert into audit.events (event, action, resource_type, description, kind) value
   ('user.sign_in_failed', 'sign_in_fail', 'user', 'Sign-in failed', 'application'),
   ('user.signed_in', 'sign_in', 'user', 'User signed in', 'application'),
   ('user.signed_out', 'sign_out', 'user', 'User signed out', 'application'),
-  ('user.updated', 'update', 'user', 'User updated', 'trigger');
+  ('user.updated', 'update', 'user', 'User updated', 'trigger'),
+  ('webhook_endpoint.created', 'create', 'webhook_endpoint', 'Webhook endpoint created', 'admin'),
+  ('webhook_endpoint.deleted', 'delete', 'webhook_endpoint', 'Webhook endpoint deleted', 'admin'),
+  ('webhook_endpoint.updated', 'update', 'webhook_endpoint', 'Webhook endpoint updated', 'admin');
 
 -- the rows of audit.tracked_tables
 insert into audit.tracked_tables (table_name, resource_type, tenant_column, account_column, ignored_columns, redacted_columns, redacted_keys, secret_key_column, label) values

@@ -12,6 +12,8 @@ export type SectionFile =
   | "audit-capture-compiled.sql"
   | "audit-events.sql"
   | "events-and-tracking.sql"
+  | "log-consumers.sql"
+  | "security-monitoring.sql"
   | "api.sql";
 
 export interface Section {
@@ -68,6 +70,16 @@ export const SECTIONS: readonly Section[] = [
     about: "As migrations/tracking.sql leaves them: audit.events (every event name, its action, resource\ntype and description), audit.tracked_tables and audit.event_rules.",
   },
   {
+    file: "log-consumers.sql",
+    title: "Reading the log in commit order: one mechanism for every consumer",
+    about: "A watermark per consumer (detectors; later seals, streams, rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
+  },
+  {
+    file: "security-monitoring.sql",
+    title: "Security monitoring: detectors, alerts, detector settings and webhook notifications",
+    about: "audit.detect() runs the detectors over a round of new entries and opens or grows alerts (audit.alerts);\nper-tenant settings in audit.detector_settings; the API's mutations (acknowledge, resolve, settings,\nwebhook endpoints); the webhook outbox (audit.webhook_deliveries) and what the delivery worker calls.",
+  },
+  {
     file: "api.sql",
     title: "The GraphQL API's side of the database",
     about: "Computed columns PostGraphile exposes. (The API reads audit.log through the policies in\naudit-scope.sql; its role settings are in roles-and-schemas.sql.)",
@@ -104,8 +116,30 @@ const CAPTURE_FUNCTIONS = new Set([
 ]);
 const EVENT_FUNCTIONS = new Set([
   "audit.record_event", "audit.record_access", "audit_private.check_event_input", "audit_private.default_redacted_keys",
+  "audit_private.admin_scope", "audit_private.tenant_admin_scope", "audit_private.record_admin_event",
 ]);
 const API_FUNCTIONS = new Set(["audit.log_description"]);
+const CONSUMER_FUNCTIONS = new Set([
+  "audit_private.current_horizon", "audit_private.register_consumer", "audit_private.begin_round", "audit_private.end_round",
+  "audit_private.round_entries", "audit.log_consumers",
+]);
+const MONITORING_FUNCTIONS = new Set([
+  "audit.detect", "audit.set_detector_settings", "audit.detector_settings_document", "audit.update_detector_settings",
+  "audit.acknowledge_security_alert", "audit.resolve_security_alert", "audit.security_alert_entries",
+  "audit.create_webhook_endpoint", "audit.update_webhook_endpoint", "audit.delete_webhook_endpoint",
+  "audit_private.default_detector_settings", "audit_private.detector_names", "audit_private.check_detector_settings",
+  "audit_private.tenant_detector_settings", "audit_private.alert_for_change", "audit_private.check_webhook_url",
+  "audit_private.is_private_ipv4", "audit_private.is_private_address", "audit_private.check_severities",
+  "audit_private.claim_webhook_deliveries", "audit_private.finish_webhook_attempt", "audit_private.role_rank",
+  "audit_private.actor_key", "audit_private.role_at", "audit_private.was_admin", "audit_private.merge_alert_details",
+  "audit_private.plural", "audit_private.resource_noun", "audit_private.alert_summary", "audit_private.severity_rank",
+  "audit_private.collect_signals", "audit_private.merge_signals", "audit_private.signal_details",
+]);
+const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
+const MONITORING_TABLES = new Set([
+  "audit.detector_settings", "audit.alerts", "audit.webhook_endpoints", "audit_private.webhook_secrets",
+  "audit.webhook_deliveries", "audit.webhook_attempts",
+]);
 const CAPTURE_TABLES = new Set(["audit.tracked_tables", "audit.event_rules", "audit_private.capture_statements"]);
 const STORAGE_TABLES = new Set(["audit.log", "audit.log_default", "audit_private.label_backfill"]);
 /** The triggers install_capture() puts on every tracked table. */
@@ -133,12 +167,15 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       break;
     case "type":
       if (qualified === "audit.actor_type") return "audit-storage.sql";
+      if (qualified === "audit.created_webhook_endpoint") return "security-monitoring.sql";
       break;
     case "table":
       if (ref.schema === "app") return "app.sql";
       if (STORAGE_TABLES.has(qualified)) return "audit-storage.sql";
       if (CAPTURE_TABLES.has(qualified)) return "audit-capture.sql";
       if (qualified === "audit.events") return "events-and-tracking.sql";
+      if (CONSUMER_TABLES.has(qualified)) return "log-consumers.sql";
+      if (MONITORING_TABLES.has(qualified)) return "security-monitoring.sql";
       break;
     case "table-security":
       // The log's policies and grants are the scope; other tables' stay with them.
@@ -153,6 +190,8 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (CAPTURE_FUNCTIONS.has(qualified)) return "audit-capture.sql";
       if (EVENT_FUNCTIONS.has(qualified)) return "audit-events.sql";
       if (API_FUNCTIONS.has(qualified)) return "api.sql";
+      if (CONSUMER_FUNCTIONS.has(qualified)) return "log-consumers.sql";
+      if (MONITORING_FUNCTIONS.has(qualified)) return "security-monitoring.sql";
       // The compiled capture of a table and operation (capture_function_name()).
       if (ref.kind === "trigger-function" && ref.schema === "audit_private" && /^capture_.+_(insert|update|delete)$/.test(ref.name)) {
         return "audit-capture-compiled.sql";

@@ -32,6 +32,12 @@ export interface DemoTenant {
   jobsByApiKey: boolean;
   /** The scripted suspicious episodes (see timeline.ts). */
   incidents: boolean;
+  /**
+   * The tenant's detector settings (audit.set_detector_settings), set by its
+   * tenant admin once the story is written: business hours in the tenant's
+   * own time zone, and what its security team tuned.
+   */
+  detectorSettings: Record<string, unknown>;
 }
 
 const person = (id: string, name: string, local: string, domain: string, role: DemoPerson["role"], account = 0): DemoPerson => ({
@@ -68,6 +74,12 @@ export const ACME: DemoTenant = {
   nightlyJobs: 0.9,
   jobsByApiKey: false,
   incidents: true,
+  // Work starts at 8 in Munich; the Finance processes are few, so 15
+  // deletions at once are already a mass deletion.
+  detectorSettings: {
+    business_hours: { time_zone: "Europe/Berlin", days: [1, 2, 3, 4, 5], start: "08:00", end: "19:00" },
+    detectors: { mass_change: { threshold: 15 } },
+  },
 };
 
 export const GLOBEX: DemoTenant = {
@@ -90,6 +102,7 @@ export const GLOBEX: DemoTenant = {
   nightlyJobs: 0.8,
   jobsByApiKey: true,
   incidents: false,
+  detectorSettings: { business_hours: { time_zone: "Europe/London", days: [1, 2, 3, 4, 5], start: "07:00", end: "18:00" } },
 };
 
 export const INITECH: DemoTenant = {
@@ -107,6 +120,7 @@ export const INITECH: DemoTenant = {
   nightlyJobs: 0.5,
   jobsByApiKey: false,
   incidents: false,
+  detectorSettings: { business_hours: { time_zone: "Europe/Dublin", days: [1, 2, 3, 4, 5], start: "07:00", end: "18:00" } },
 };
 
 export const DEMO_TENANTS: readonly DemoTenant[] = [ACME, GLOBEX, INITECH];

@@ -140,7 +140,23 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
       throw err;
     }
 
-    // 3. Partitions for the past years (moves rows out of the default partition).
+    // 3. Each tenant admin sets the tenant's detector settings (recorded as
+    //    security_policy.updated, now), before the first detection round reads
+    //    the story.
+    for (const tenant of DEMO_TENANTS) {
+      const admin = tenant.people.find((p) => p.role === "tenant_admin")!;
+      await client.query("begin");
+      try {
+        await client.query("select audit.set_context($1::jsonb)", [JSON.stringify({ actor_type: "user", actor_id: admin.id, request_id: "demo-setup" })]);
+        await client.query("select audit.set_detector_settings($1, $2::jsonb)", [tenant.id, JSON.stringify(tenant.detectorSettings)]);
+        await client.query("commit");
+      } catch (err) {
+        await client.query("rollback").catch(() => undefined);
+        throw err;
+      }
+    }
+
+    // 4. Partitions for the past years (moves rows out of the default partition).
     const { rows: parts } = await client.query<{ created: number }>("select audit.ensure_partitions() as created");
     const { rows: stats } = await client.query<{ entries: string; oldest: Date; newest: Date; in_default: string }>(
       `select count(*)::text as entries, min(occurred_at) as oldest, max(occurred_at) as newest,

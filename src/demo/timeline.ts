@@ -418,10 +418,13 @@ class TenantStory {
   }
 
   private rotateCredentials(day: number): void {
+    // The monthly rotation is planned work: on the next weekday.
+    const weekday = new Date(this.start + day * DAY_MS).getUTCDay();
+    const workday = day + (weekday === 6 ? 2 : weekday === 0 ? 1 : 0);
     for (const s of this.settings.filter((x) => x.key === "rpa.credentials")) {
       const account = this.tenant.accounts.find((a) => a.id === s.accountId)!;
       s.value = { ...s.value, password: this.rng.hex(20) };
-      this.as(this.adminOf(account), this.businessTime(day), [`update app.settings set value = ${lit({ json: s.value })} where id = ${lit(s.id)}`]);
+      this.as(this.adminOf(account), this.businessTime(workday), [`update app.settings set value = ${lit({ json: s.value })} where id = ${lit(s.id)}`]);
     }
   }
 
