@@ -327,6 +327,8 @@ begin
   if r.from_xid is null then
     return null; -- another run holds the lock
   end if;
+  -- a mass change's window is sorted in memory, not on disk
+  perform set_config('work_mem', '64MB', true);
   create temporary table if not exists detect_entries (
     id bigint, transaction_id bigint, tenant_id uuid, account_id uuid, occurred_at timestamptz,
     actor_type text, actor_id uuid, actor_email text, actor_name text, actor_key text,
@@ -340,7 +342,7 @@ begin
     tenant_id uuid, detector text, incident_key text, severity text,
     entry_id bigint, transaction_id bigint, occurred_at timestamptz, account_id uuid,
     actor_type text, actor_id uuid, actor_email text, actor_name text, event text, resource_type text, action text,
-    kind text, label text, local_time text, is_self boolean, session integer) on commit drop;
+    kind text, label text, local_time text, is_self boolean, session integer not null default 0) on commit drop;
   truncate pg_temp.detect_entries, pg_temp.detect_settings, pg_temp.detect_groups, pg_temp.detect_signals;
 
   -- The round's entries that any detector looks at, through the BRIN index.
@@ -348,7 +350,10 @@ begin
   select l.id, l.transaction_id, l.tenant_id, l.account_id, l.occurred_at, l.actor_type, l.actor_id, l.actor_email, l.actor_name,
          audit_private.actor_key(l.actor_type, l.actor_id, l.actor_name),
          l.action, l.resource_type, l.event, l.entity_id, l.entity_label,
-         l.old_values->>'role', l.new_values->>'role',
+         -- (values read only where a detector needs them: a deleted row's
+         -- old_values is the whole row)
+         case when l.resource_type in ('member', 'invitation') then l.old_values->>'role' end,
+         case when l.resource_type in ('member', 'invitation') then l.new_values->>'role' end,
          case when l.resource_type = 'settings' then coalesce(l.entity_label, l.new_values->>'key', l.old_values->>'key') end
     from audit.log l
    where l.transaction_id >= r.from_xid and l.transaction_id < r.to_xid
@@ -356,6 +361,8 @@ begin
           or l.event in ('member.added', 'invitation.created', 'api_key.created', 'settings.updated'));
   get diagnostics relevant = row_count;
   if relevant > 0 then
+    -- (temporary tables have no statistics until analyzed: the planner needs them)
+    analyze pg_temp.detect_entries;
     insert into pg_temp.detect_settings
     select t.tenant_id, audit_private.tenant_detector_settings(t.tenant_id) from (select distinct e.tenant_id from pg_temp.detect_entries e) t;
     perform audit_private.collect_signals(r.from_xid, r.to_xid);
@@ -658,6 +665,35 @@ begin
 end
 $function$;
 comment on function audit_private.alert_summary(detector text, actor_type text, actor_email text, actor_name text, entry_count bigint, first_at timestamp with time zone, last_at timestamp with time zone, details jsonb) is 'The sentence an alert shows, from its detector, actor, counts and span: "Bob Smith made 3 users admins in 4 minutes".';
+
+create or replace function audit_private.burst_entries(tenant_id uuid, actor_type text, actor_id uuid, actor_name text, resource_type text, kind text, from_at timestamp with time zone, to_at timestamp with time zone, below_xid bigint)
+ returns setof audit.log
+ language sql
+ stable
+as $function$
+  -- (No SET clause, so that it is inlined into the caller's query: each
+  -- branch then uses the index that suits it, the actor's or the resource
+  -- type's.)
+  select l.* from audit.log l
+   where burst_entries.actor_id is not null
+     and l.tenant_id = burst_entries.tenant_id and l.actor_id = burst_entries.actor_id and l.resource_type = burst_entries.resource_type
+     and l.occurred_at >= burst_entries.from_at and l.occurred_at <= burst_entries.to_at and l.actor_type = burst_entries.actor_type
+     and case burst_entries.kind when 'additions' then l.event = 'member.added'
+                                 when 'deletions' then l.action in ('delete', 'unassign', 'deactivate', 'remove')
+                                 else l.action = 'update' end
+     and l.transaction_id < burst_entries.below_xid
+  union all
+  select l.* from audit.log l
+   where burst_entries.actor_id is null
+     and l.tenant_id = burst_entries.tenant_id and l.resource_type = burst_entries.resource_type and l.actor_id is null
+     and l.actor_name is not distinct from burst_entries.actor_name
+     and l.occurred_at >= burst_entries.from_at and l.occurred_at <= burst_entries.to_at and l.actor_type = burst_entries.actor_type
+     and case burst_entries.kind when 'additions' then l.event = 'member.added'
+                                 when 'deletions' then l.action in ('delete', 'unassign', 'deactivate', 'remove')
+                                 else l.action = 'update' end
+     and l.transaction_id < burst_entries.below_xid
+$function$;
+comment on function audit_private.burst_entries(tenant_id uuid, actor_type text, actor_id uuid, actor_name text, resource_type text, kind text, from_at timestamp with time zone, to_at timestamp with time zone, below_xid bigint) is 'One actor''s entries of a kind (additions: member.added; deletions: delete, unassign, deactivate, remove; updates) of a resource type within a time range, written by transactions below below_xid: what a burst detector counts in its sliding window. Part of audit.detect().';
 
 create or replace function audit_private.check_detector_settings(settings jsonb)
  returns jsonb
@@ -997,36 +1033,31 @@ begin
   truncate pg_temp.detect_groups;
   insert into pg_temp.detect_groups (tenant_id, detector, incident_key, actor_type, actor_id, actor_name, resource_type, kind,
                                      threshold, window_length, min_at, max_at)
-  select e.tenant_id, g.detector, g.incident_key, e.actor_type, e.actor_id, min(e.actor_name), g.resource_type, g.kind,
+  select g.tenant_id, g.detector, g.actor_key || case when g.detector = 'mass_change' then '|' || g.resource_type || '|' || g.kind else '' end,
+         g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
          (s.settings #>> array['detectors', g.detector, 'threshold'])::integer + case when g.detector = 'member_addition_burst' then 1 else 0 end,
          make_interval(mins => (s.settings #>> array['detectors', g.detector, 'window_minutes'])::integer),
-         min(e.occurred_at), max(e.occurred_at)
-    from pg_temp.detect_entries e
-    join pg_temp.detect_settings s on s.tenant_id = e.tenant_id
-   cross join lateral (
-     select 'member_addition_burst' as detector, e.actor_key as incident_key, 'member' as resource_type, 'additions' as kind
-      where e.event = 'member.added'
-     union all
-     select 'mass_change', e.actor_key || '|' || e.resource_type || '|' || k.kind, e.resource_type, k.kind
-       from (select case when e.action in ('delete', 'unassign', 'deactivate', 'remove') then 'deletions'
-                         when e.action = 'update' then 'updates' end as kind) k
-      where k.kind is not null) g
-   where (s.settings #>> array['detectors', g.detector, 'enabled'])::boolean
-   group by e.tenant_id, g.detector, g.incident_key, e.actor_type, e.actor_id, g.resource_type, g.kind, s.settings;
+         g.min_at, g.max_at
+    from (
+      -- each entry is of at most one kind (a member addition's action is assign)
+      select e.tenant_id, case when k.kind = 'additions' then 'member_addition_burst' else 'mass_change' end as detector,
+             e.actor_key, e.actor_type, e.actor_id, min(e.actor_name) as actor_name, e.resource_type, k.kind,
+             min(e.occurred_at) as min_at, max(e.occurred_at) as max_at
+        from pg_temp.detect_entries e
+       cross join lateral (select case when e.event = 'member.added' then 'additions'
+                                       when e.action in ('delete', 'unassign', 'deactivate', 'remove') then 'deletions'
+                                       when e.action = 'update' then 'updates' end as kind) k
+       where k.kind is not null
+       group by e.tenant_id, e.actor_key, e.actor_type, e.actor_id, e.resource_type, k.kind) g
+    join pg_temp.detect_settings s on s.tenant_id = g.tenant_id
+   where (s.settings #>> array['detectors', g.detector, 'enabled'])::boolean;
 
   -- Only groups that can reach their threshold are read whole: count at most
   -- threshold entries of the window around the round's entries.
   delete from pg_temp.detect_groups g
    where (select count(*) from (
-            select from audit.log l
-             where l.tenant_id = g.tenant_id and l.resource_type = g.resource_type
-               and l.occurred_at >= g.min_at - g.window_length and l.occurred_at <= g.max_at
-               and l.actor_type = g.actor_type
-               and (l.actor_id = g.actor_id or g.actor_id is null and l.actor_id is null and l.actor_name = g.actor_name)
-               and case g.kind when 'additions' then l.event = 'member.added'
-                               when 'deletions' then l.action in ('delete', 'unassign', 'deactivate', 'remove')
-                               else l.action = 'update' end
-               and l.transaction_id < to_xid
+            select from audit_private.burst_entries(g.tenant_id, g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
+                                                    g.min_at - g.window_length, g.max_at, to_xid)
              limit g.threshold) c) < g.threshold;
 
   -- The window is a constant of each query: one pass per distinct length.
@@ -1046,15 +1077,8 @@ begin
                      l.event, l.resource_type, l.action, l.entity_label,
                      count(*) over (partition by g.gid order by l.occurred_at range between %L preceding and current row) as in_window
                 from pg_temp.detect_groups g
-                join audit.log l
-                  on l.tenant_id = g.tenant_id and l.resource_type = g.resource_type
-                 and l.occurred_at >= g.min_at - g.window_length and l.occurred_at <= g.max_at
-                 and l.actor_type = g.actor_type
-                 and (l.actor_id = g.actor_id or g.actor_id is null and l.actor_id is null and l.actor_name = g.actor_name)
-                 and case g.kind when 'additions' then l.event = 'member.added'
-                                 when 'deletions' then l.action in ('delete', 'unassign', 'deactivate', 'remove')
-                                 else l.action = 'update' end
-                 and l.transaction_id < %s
+               cross join lateral audit_private.burst_entries(g.tenant_id, g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
+                                                              g.min_at - g.window_length, g.max_at, %s) l
                where g.window_length = %L) c) f
        -- the entries of the window that fired, and every later one
        where f.fired_at is not null and f.occurred_at >= f.fired_at - %L::interval$q$, w, to_xid, w, w);
@@ -1063,16 +1087,26 @@ begin
   -- Incidents: an actor's signals of a detector, split where more than the
   -- detector's window passes between two of them (a round after a pause
   -- holds months of entries: each quiet gap starts a new incident).
-  update pg_temp.detect_signals t set session = o.session
-    from (select g.tenant_id, g.detector, g.entry_id,
-                 sum(case when g.occurred_at - g.previous_at > g.window_length then 1 else 0 end)
-                   over (partition by g.tenant_id, g.detector, g.incident_key order by g.occurred_at, g.entry_id) as session
-            from (select x.tenant_id, x.detector, x.incident_key, x.entry_id, x.occurred_at,
-                         lag(x.occurred_at) over (partition by x.tenant_id, x.detector, x.incident_key order by x.occurred_at, x.entry_id) as previous_at,
-                         make_interval(mins => (st.settings #>> array['detectors', x.detector, 'window_minutes'])::integer) as window_length
-                    from pg_temp.detect_signals x
-                    join pg_temp.detect_settings st on st.tenant_id = x.tenant_id) g) o
-   where t.tenant_id = o.tenant_id and t.detector = o.detector and t.entry_id = o.entry_id;
+  analyze pg_temp.detect_signals;
+  with spread as (
+    -- only incidents whose signals span more than the window can split
+    select x.tenant_id, x.detector, x.incident_key, w.window_length
+      from (select y.tenant_id, y.detector, y.incident_key, max(y.occurred_at) - min(y.occurred_at) as span
+              from pg_temp.detect_signals y
+             group by y.tenant_id, y.detector, y.incident_key) x
+      join pg_temp.detect_settings st on st.tenant_id = x.tenant_id
+     cross join lateral (select make_interval(mins => (st.settings #>> array['detectors', x.detector, 'window_minutes'])::integer) as window_length) w
+     where x.span > w.window_length),
+  sessions as (
+    select g.row_id, sum(case when g.occurred_at - g.previous_at > g.window_length then 1 else 0 end)
+                       over (partition by g.tenant_id, g.detector, g.incident_key order by g.occurred_at, g.entry_id) as session
+      from (select x.ctid as row_id, x.tenant_id, x.detector, x.incident_key, x.entry_id, x.occurred_at, sp.window_length,
+                   lag(x.occurred_at) over (partition by x.tenant_id, x.detector, x.incident_key order by x.occurred_at, x.entry_id) as previous_at
+              from pg_temp.detect_signals x
+              join spread sp on sp.tenant_id = x.tenant_id and sp.detector = x.detector and sp.incident_key = x.incident_key) g)
+  update pg_temp.detect_signals t set session = sessions.session
+    from sessions
+   where t.ctid = sessions.row_id and sessions.session > 0;
 end
 $function$;
 comment on function audit_private.collect_signals(from_xid bigint, to_xid bigint) is 'Runs every detector over a round''s relevant entries (pg_temp.detect_entries) with each tenant''s settings (pg_temp.detect_settings) and writes one signal per entry that is part of an incident (pg_temp.detect_signals). Part of audit.detect().';
@@ -1207,12 +1241,12 @@ declare
   top_role text;
 begin
   for g in
-    select s.tenant_id, s.detector, s.incident_key, count(distinct s.entry_id) as n,
+    select s.tenant_id, s.detector, s.incident_key, count(*) as n,
            max(audit_private.severity_rank(s.severity)) as severity_rank,
            min(s.occurred_at) as first_at, max(s.occurred_at) as last_at,
-           (array_agg(distinct s.entry_id order by s.entry_id))[1:1000] as ids,
-           case when count(distinct s.account_id) = 1 and bool_and(s.account_id is not null) then min(s.account_id::text)::uuid end as account_id,
-           bool_and(s.account_id is not null) and count(distinct s.account_id) = 1 as one_account,
+           (array_agg(s.entry_id order by s.entry_id))[1:1000] as ids,
+           case when bool_and(s.account_id is not null) and min(s.account_id::text) = max(s.account_id::text) then min(s.account_id::text)::uuid end as account_id,
+           bool_and(s.account_id is not null) and min(s.account_id::text) = max(s.account_id::text) as one_account,
            min(s.actor_type) as actor_type, min(s.actor_id::text)::uuid as actor_id,
            (array_agg(s.actor_email order by s.occurred_at desc) filter (where s.actor_email is not null))[1] as actor_email,
            (array_agg(s.actor_name order by s.occurred_at desc) filter (where s.actor_name is not null))[1] as actor_name,
@@ -1233,15 +1267,16 @@ begin
        for update;
     if found then
       -- one incident, one alert: it grows by the round's new entries only
-      -- (the earlier ones of a burst's window are in it already)
-      select count(distinct s.entry_id), min(s.occurred_at), max(s.occurred_at),
-             (array_agg(distinct s.entry_id order by s.entry_id))[1:1000],
+      -- (the earlier ones of a burst's window are in it already; a round
+      -- and its watermark commit together, so no entry is added twice)
+      select count(*), min(s.occurred_at), max(s.occurred_at),
+             (array_agg(s.entry_id order by s.entry_id))[1:1000],
              bool_and(s.account_id is not null and s.account_id = a.account_id),
              max(audit_private.severity_rank(s.severity)), jsonb_agg(distinct s.event), jsonb_agg(distinct s.resource_type)
         into g.n, g.first_at, g.last_at, g.ids, g.one_account, g.severity_rank, g.events, g.resource_types
         from pg_temp.detect_signals s
        where s.tenant_id = g.tenant_id and s.detector = g.detector and s.incident_key = g.incident_key and s.session = g.session
-         and s.transaction_id >= from_xid and s.entry_id <> all (a.entry_ids);
+         and s.transaction_id >= from_xid;
       continue when g.n = 0;
       new_details := audit_private.merge_alert_details(a.details, audit_private.signal_details(g.tenant_id, g.detector, g.incident_key, g.session, from_xid, top_role));
       new_descriptor := a.entries_descriptor || jsonb_build_object(
@@ -1362,7 +1397,7 @@ begin
   -- (plpgsql: the temporary tables exist only while audit.detect() runs)
   return jsonb_strip_nulls(jsonb_build_object(
     'counts', (select coalesce(jsonb_object_agg(k.kind, k.n), '{}') from (
-                 select s.kind, count(distinct s.entry_id) as n from pg_temp.detect_signals s
+                 select s.kind, count(*) as n from pg_temp.detect_signals s
                   where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key and s.session = signal_details.session
                     and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid)
                   group by s.kind
@@ -1372,10 +1407,13 @@ begin
                     and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid) and s.is_self
                  having count(*) > 0) k),
     'labels', (select coalesce(jsonb_agg(l.label order by l.first_at), '[]') from (
-                 select s.label, min(s.occurred_at) as first_at from pg_temp.detect_signals s
-                  where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key and s.session = signal_details.session
-                    and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid) and s.label is not null
-                  group by s.label order by min(s.occurred_at) limit 20) l),
+                 select f.label, min(f.occurred_at) as first_at from (
+                   -- the first 20 names touched (of the first 1,000 signals)
+                   select s.label, s.occurred_at from pg_temp.detect_signals s
+                    where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key and s.session = signal_details.session
+                      and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid) and s.label is not null
+                    order by s.occurred_at, s.entry_id limit 1000) f
+                  group by f.label order by min(f.occurred_at) limit 20) l),
     'first_local_time', (select s.local_time from pg_temp.detect_signals s
                           where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key and s.session = signal_details.session
                             and s.local_time is not null order by s.occurred_at limit 1),

@@ -2,10 +2,12 @@
 // partitions, the demo data on a fresh embedded database (or with --demo),
 // then the HTTP server (GraphQL, GraphiQL, health check); then, in the
 // background, moves entries out of the default partition and keeps
-// partitions ahead daily; stops cleanly on SIGINT / SIGTERM.
+// partitions ahead daily, and runs the security detectors every
+// DETECT_INTERVAL_MS; stops cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
+import { startDetection } from "../db/detection.ts";
 import { startLogMaintenance } from "../db/migrate.ts";
 import { demoState, loadDemo } from "../demo/load.ts";
 import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
@@ -97,6 +99,11 @@ async function main(): Promise<void> {
     // background, then daily upkeep; a signal ends it between batches.
     const maintenance = startLogMaintenance(db.ownerUrl, logger, DAY_MS);
     steps.unshift({ name: "log maintenance", run: () => maintenance.stop() });
+
+    // Security monitoring, after the demo is loaded: the detectors read the
+    // log's new entries every DETECT_INTERVAL_MS (audit.detect()).
+    const detection = startDetection({ connectionString: db.ownerUrl, intervalMs: config.detectIntervalMs, logger });
+    steps.unshift({ name: "detection", run: () => detection.stop() });
   } catch (err) {
     await db.stop();
     throw err;

@@ -133,7 +133,7 @@ const MONITORING_FUNCTIONS = new Set([
   "audit_private.claim_webhook_deliveries", "audit_private.finish_webhook_attempt", "audit_private.role_rank",
   "audit_private.actor_key", "audit_private.role_at", "audit_private.was_admin", "audit_private.merge_alert_details",
   "audit_private.plural", "audit_private.resource_noun", "audit_private.alert_summary", "audit_private.severity_rank",
-  "audit_private.collect_signals", "audit_private.merge_signals", "audit_private.signal_details",
+  "audit_private.collect_signals", "audit_private.merge_signals", "audit_private.signal_details", "audit_private.burst_entries",
 ]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
 const MONITORING_TABLES = new Set([

@@ -1,0 +1,127 @@
+// The server's detection loop: audit.detect() every DETECT_INTERVAL_MS, as
+// the owner, one round at a time. The rounds themselves (watermark, horizon,
+// lock) are the database's (db/schema/log-consumers.sql); this only calls
+// them, logs what they found, and says why detection lags when a long
+// transaction holds the horizon back.
+import pg from "pg";
+import type { Logger } from "../log.ts";
+
+/** What one call of audit.detect() did. */
+export interface DetectionRound {
+  /** Alerts opened or updated; null when another runner held the lock. */
+  changed: number | null;
+  ms: number;
+}
+
+/** The detectors' consumer, as audit.log_consumers() reports it. */
+export interface DetectionLag {
+  pendingEntries: number;
+  lagSeconds: number;
+  oldestTransactionPid: number | null;
+  oldestTransactionAgeSeconds: number | null;
+}
+
+export async function detectOnce(client: pg.ClientBase): Promise<DetectionRound> {
+  const started = performance.now();
+  const { rows } = await client.query<{ changed: number | null }>("select audit.detect() as changed");
+  return { changed: rows[0]?.changed ?? null, ms: Math.round(performance.now() - started) };
+}
+
+export async function detectionLag(client: pg.ClientBase): Promise<DetectionLag | null> {
+  const { rows } = await client.query<{ pending_entries: string; lag_seconds: string; oldest_transaction_pid: number | null; oldest_transaction_age_seconds: string | null }>(
+    "select pending_entries, lag_seconds, oldest_transaction_pid, oldest_transaction_age_seconds from audit.log_consumers() where consumer = 'detectors'",
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return {
+    pendingEntries: Number(r.pending_entries),
+    lagSeconds: Number(r.lag_seconds),
+    oldestTransactionPid: r.oldest_transaction_pid,
+    oldestTransactionAgeSeconds: r.oldest_transaction_age_seconds === null ? null : Number(r.oldest_transaction_age_seconds),
+  };
+}
+
+export interface DetectionLoopOptions {
+  /** The owner's connection (audit.detect() is not granted to the API's roles). */
+  connectionString: string;
+  intervalMs: number;
+  logger: Logger;
+  /** How often the lag is checked, in rounds (default: about every 5 minutes). */
+  lagEveryRounds?: number;
+  /** Lag worth a warning, in seconds (default 300). */
+  warnLagSeconds?: number;
+}
+
+export interface DetectionLoop {
+  /** Runs a round now (after the one in progress), e.g. in tests. */
+  runNow(): Promise<DetectionRound | null>;
+  /** Stops the timer and waits for the round in progress. */
+  stop(): Promise<void>;
+}
+
+/** Runs audit.detect() now and then every intervalMs, one round at a time, in the background. */
+export function startDetection(options: DetectionLoopOptions): DetectionLoop {
+  const log = options.logger.child({ component: "detection" });
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: 1,
+    idleTimeoutMillis: Math.max(10_000, options.intervalMs * 2),
+    application_name: "audit-trail-detection",
+    // a round reads what the log gained since the last one: seconds, not minutes
+    options: "-c statement_timeout=120000",
+  });
+  pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle detection connection failed"));
+  const lagEvery = options.lagEveryRounds ?? Math.max(1, Math.round(300_000 / options.intervalMs));
+  const warnLag = options.warnLagSeconds ?? 300;
+  let rounds = 0;
+  let stopped = false;
+  let current: Promise<DetectionRound | null> = Promise.resolve(null);
+
+  const round = async (): Promise<DetectionRound | null> => {
+    if (stopped) return null;
+    const client = await pool.connect();
+    try {
+      const result = await detectOnce(client);
+      rounds++;
+      if (result.changed === null) log.debug("another detection run holds the lock; skipped");
+      else if (result.changed > 0) log.info({ alerts: result.changed, ms: result.ms }, "security alerts opened or updated");
+      else log.debug({ ms: result.ms }, "detection round: nothing new");
+      if (rounds % lagEvery === 0) {
+        const lag = await detectionLag(client);
+        if (lag && lag.lagSeconds > warnLag) {
+          log.warn(
+            { ...lag },
+            lag.oldestTransactionPid !== null
+              ? `detection lags ${lag.lagSeconds} s: a transaction open for ${lag.oldestTransactionAgeSeconds} s (pid ${lag.oldestTransactionPid}) holds the xmin horizon back`
+              : `detection lags ${lag.lagSeconds} s`,
+          );
+        }
+      }
+      return result;
+    } finally {
+      client.release();
+    }
+  };
+  const schedule = () => {
+    current = current.then(round).catch((err: unknown) => {
+      // a failed round changed nothing (its transaction rolled back); the next one repeats it
+      // (the message, not the error: pg attaches its client to it)
+      const e = err as Error & { code?: string };
+      log.error({ error: e.message, code: e.code }, "detection round failed");
+      return null;
+    });
+    return current;
+  };
+  schedule();
+  const timer = setInterval(schedule, options.intervalMs);
+  timer.unref();
+  return {
+    runNow: schedule,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current;
+      await pool.end();
+    },
+  };
+}
