@@ -1103,8 +1103,14 @@ begin
   -- A claim is a lease: the delivery is due again when it runs out, so a
   -- worker that dies mid-post loses nothing (the receiver de-duplicates by
   -- event id). Failures past give_up_at end as failed.
-  update audit.webhook_deliveries d set status = 'failed', last_error = coalesce(d.last_error, 'not delivered') || ' (gave up after 24 hours)'
-   where d.status = 'pending' and d.next_attempt_at <= now() and d.give_up_at <= now();
+  update audit.webhook_deliveries d
+     set status = 'failed',
+         last_error = coalesce(d.last_error, 'not delivered') || ' (gave up at '
+                      || to_char(d.give_up_at at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC)'
+    from (select x.tenant_id, x.id from audit.webhook_deliveries x
+           where x.status = 'pending' and x.next_attempt_at <= now() and x.give_up_at <= now()
+             for update skip locked) expired
+   where d.tenant_id = expired.tenant_id and d.id = expired.id;
   return query
   with due as (
     select d.tenant_id, d.id

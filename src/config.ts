@@ -34,6 +34,16 @@ export interface Config {
   graphqlMaxCost: number;
   /** What the audit log's own access log records: exports (default), all (exports and reads) or off. */
   accessLog: AccessLogMode;
+  /** Post webhooks to private, loopback and link-local addresses too, and over http (development, private deployments). */
+  webhookAllowPrivate: boolean;
+  /** Deadline of one webhook post (resolution, connection, request and response), in milliseconds. */
+  webhookTimeoutMs: number;
+  /** Pause between two polls of the webhook outbox while it is drained, in milliseconds. */
+  webhookPollMs: number;
+  /** First delay before a failed webhook is retried, doubling per attempt up to an hour, in milliseconds. */
+  webhookRetryBaseMs: number;
+  /** Pause between two runs of the security detectors (audit.detect()), in milliseconds. */
+  detectIntervalMs: number;
 }
 
 /**
@@ -219,6 +229,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     graphqlMaxDepth: parseInteger(nonEmpty(env, "GRAPHQL_MAX_DEPTH"), "GRAPHQL_MAX_DEPTH", 10, 3, 100),
     graphqlMaxCost: parseInteger(nonEmpty(env, "GRAPHQL_MAX_COST"), "GRAPHQL_MAX_COST", 5_000, 10, 1_000_000),
     accessLog: parseAccessLog(nonEmpty(env, "ACCESS_LOG")),
+    webhookAllowPrivate: parseBoolean(nonEmpty(env, "WEBHOOK_ALLOW_PRIVATE"), "WEBHOOK_ALLOW_PRIVATE", false),
+    webhookTimeoutMs: parseInteger(nonEmpty(env, "WEBHOOK_TIMEOUT_MS"), "WEBHOOK_TIMEOUT_MS", 10_000, 100, 120_000),
+    webhookPollMs: parseInteger(nonEmpty(env, "WEBHOOK_POLL_MS"), "WEBHOOK_POLL_MS", 2_000, 50, 600_000),
+    webhookRetryBaseMs: parseInteger(nonEmpty(env, "WEBHOOK_RETRY_BASE_MS"), "WEBHOOK_RETRY_BASE_MS", 30_000, 10, 3_600_000),
+    detectIntervalMs: parseInteger(nonEmpty(env, "DETECT_INTERVAL_MS"), "DETECT_INTERVAL_MS", 15_000, 100, 86_400_000),
   };
 }
 

@@ -2,8 +2,9 @@
 // partitions, the demo data on a fresh embedded database (or with --demo),
 // then the HTTP server (GraphQL, GraphiQL, health check); then, in the
 // background, moves entries out of the default partition and keeps
-// partitions ahead daily, and runs the security detectors every
-// DETECT_INTERVAL_MS; stops cleanly on SIGINT / SIGTERM.
+// partitions ahead daily, runs the security detectors every
+// DETECT_INTERVAL_MS and posts their webhooks; stops cleanly on SIGINT /
+// SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
@@ -13,6 +14,7 @@ import { demoState, loadDemo } from "../demo/load.ts";
 import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
 import { resolveJwtKey } from "../server/jwt-key.ts";
+import { WebhookWorker } from "../server/webhooks/delivery-worker.ts";
 import { exitGracefullyOnSignals, type ShutdownStep } from "../server/shutdown.ts";
 import type { DemoToken } from "../shared/demo-token.ts";
 
@@ -104,6 +106,17 @@ async function main(): Promise<void> {
     // log's new entries every DETECT_INTERVAL_MS (audit.detect()).
     const detection = startDetection({ connectionString: db.ownerUrl, intervalMs: config.detectIntervalMs, logger });
     steps.unshift({ name: "detection", run: () => detection.stop() });
+    // ... and the outbox's deliveries are posted to the tenants' webhook endpoints.
+    const webhooks = new WebhookWorker({
+      connectionString: db.ownerUrl,
+      logger,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.webhookTimeoutMs,
+      pollMs: config.webhookPollMs,
+      retryBaseMs: config.webhookRetryBaseMs,
+    });
+    webhooks.start();
+    steps.unshift({ name: "webhook deliveries", run: () => webhooks.stop() });
   } catch (err) {
     await db.stop();
     throw err;

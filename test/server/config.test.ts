@@ -120,6 +120,32 @@ describe("production switches", () => {
     expect(() => loadConfig({ ACCESS_LOG: "true" })).toThrow(/^ACCESS_LOG must be exports, all or off \(exports: record exports of the audit log; all: exports and reads; off: nothing\), got "true"$/);
   });
 
+  it("webhooks and detection: defaults, ranges and clear messages", () => {
+    expect(loadConfig({})).toMatchObject({
+      webhookAllowPrivate: false,
+      webhookTimeoutMs: 10_000,
+      webhookPollMs: 2_000,
+      webhookRetryBaseMs: 30_000,
+      detectIntervalMs: 15_000,
+    });
+    expect(
+      loadConfig({
+        WEBHOOK_ALLOW_PRIVATE: "true",
+        WEBHOOK_TIMEOUT_MS: "120000",
+        WEBHOOK_POLL_MS: "50",
+        WEBHOOK_RETRY_BASE_MS: "10",
+        DETECT_INTERVAL_MS: "86400000",
+      }),
+    ).toMatchObject({ webhookAllowPrivate: true, webhookTimeoutMs: 120_000, webhookPollMs: 50, webhookRetryBaseMs: 10, detectIntervalMs: 86_400_000 });
+    expect(loadConfig({ WEBHOOK_ALLOW_PRIVATE: "off", DETECT_INTERVAL_MS: " 100 " })).toMatchObject({ webhookAllowPrivate: false, detectIntervalMs: 100 });
+    expect(() => loadConfig({ WEBHOOK_ALLOW_PRIVATE: "maybe" })).toThrow(/^WEBHOOK_ALLOW_PRIVATE must be true or false, got "maybe"$/);
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: "99" })).toThrow(/^WEBHOOK_TIMEOUT_MS must be a whole number between 100 and 120000, got "99"$/);
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: "120001" })).toThrow(ConfigError);
+    expect(() => loadConfig({ WEBHOOK_POLL_MS: "2s" })).toThrow(/^WEBHOOK_POLL_MS must be a whole number between 50 and 600000, got "2s"$/);
+    expect(() => loadConfig({ WEBHOOK_RETRY_BASE_MS: "3600001" })).toThrow(/^WEBHOOK_RETRY_BASE_MS must be a whole number between 10 and 3600000/);
+    expect(() => loadConfig({ DETECT_INTERVAL_MS: "99" })).toThrow(/^DETECT_INTERVAL_MS must be a whole number between 100 and 86400000, got "99"$/);
+  });
+
   it("the demo loads on the embedded default, and on DATABASE_URL only with --demo", () => {
     expect(loadConfig({}).demo).toBe(true);
     expect(loadConfig({ DATABASE_URL: DB, JWT_SECRET: STRONG }).demo).toBe(false);
