@@ -142,11 +142,16 @@ create or replace function audit.log_consumers(out consumer text, out watermark 
 as $$
   with h as (select audit_private.current_horizon() as horizon),
   oldest as (
-    -- who holds the horizon back: the oldest transaction with an id
-    select a.pid, extract(epoch from now() - a.xact_start) as age
-      from pg_stat_activity a
-     where a.backend_xid is not null
-     order by age(a.backend_xid) desc
+    -- who holds the horizon back: the oldest transaction with an id, a
+    -- session's or a prepared one's (pid null)
+    select o.pid, o.age from (
+      select a.pid, extract(epoch from now() - a.xact_start) as age, age(a.backend_xid) as xid_age
+        from pg_stat_activity a
+       where a.backend_xid is not null
+      union all
+      select null, extract(epoch from now() - p.prepared), age(p.transaction)
+        from pg_prepared_xacts p) o
+     order by o.xid_age desc
      limit 1)
   select c.consumer, c.watermark, h.horizon,
          p.pending, round(coalesce(extract(epoch from now() - p.oldest_at), 0)::numeric, 1),
@@ -160,7 +165,7 @@ as $$
    order by c.consumer
 $$;
 comment on function audit.log_consumers(OUT consumer text, OUT watermark bigint, OUT horizon bigint, OUT pending_entries bigint, OUT lag_seconds numeric, OUT last_round_at timestamp with time zone, OUT last_round_entries integer, OUT last_round_ms numeric, OUT rounds bigint, OUT entries_consumed bigint, OUT oldest_transaction_pid integer, OUT oldest_transaction_age_seconds numeric) is '@behavior -*
-For operators: each consumer of the log in commit order, its watermark, the xmin horizon now, the entries it has not consumed yet (pending_entries: committed at or above its watermark, including those a transaction still holds back), how old the oldest of them is (lag_seconds), its last round, and the oldest transaction in flight (pid, age): a transaction open anywhere in the cluster holds every consumer back until it ends.';
+For operators: each consumer of the log in commit order, its watermark, the xmin horizon now, the entries it has not consumed yet (pending_entries: committed at or above its watermark, including those a transaction still holds back), how old the oldest of them is (lag_seconds), its last round, and the oldest transaction in flight (pid, age; a null pid with an age is a prepared transaction): a transaction open anywhere in the cluster holds every consumer back until it ends. (As a non-superuser owner, the age of other roles'' transactions may be hidden.)';
 grant execute on function audit.log_consumers() to audit_reader;
 
 --------------------------------------------------------------------------------
@@ -239,6 +244,7 @@ begin
   -- IANA names only: PostgreSQL also takes POSIX strings ("UTC+5", with the
   -- sign inverted) and abbreviations, which are not what an admin means.
   if bh->>'time_zone' !~ '^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$' or bh->>'time_zone' ~ '[0-9]$' and bh->>'time_zone' !~ '/'
+     or bh->>'time_zone' ~* '^Etc/GMT[+-]' -- POSIX-style: Etc/GMT+5 is five hours behind
      or not exists (select from pg_timezone_names z where z.name = bh->>'time_zone') then
     raise exception 'business_hours.time_zone: unknown time zone "%"; use an IANA name such as "Europe/Berlin", "America/New_York" or "UTC"', bh->>'time_zone'
       using errcode = '22023';
@@ -298,6 +304,11 @@ begin
       end if;
     end loop;
     det := allowed || det;
+    if d = 'role_escalation' and not (v->d ? 'min_role')
+       and not exists (select from jsonb_array_elements_text(result->'role_ranking') r where r = det->>'min_role') then
+      -- a ranking without the default's role: its most privileged role
+      det := jsonb_set(det, '{min_role}', result->'role_ranking'->-1);
+    end if;
     if jsonb_typeof(det->'enabled') <> 'boolean' then
       raise exception 'detectors.%.enabled must be true or false, got %', d, det->'enabled' using errcode = '22023';
     end if;
@@ -306,11 +317,13 @@ begin
          or (det->>'threshold')::numeric <> trunc((det->>'threshold')::numeric) then
         raise exception 'detectors.%.threshold must be a whole number between 2 and 100000, got %', d, det->'threshold' using errcode = '22023';
       end if;
+      det := jsonb_set(det, '{threshold}', to_jsonb((det->>'threshold')::numeric::integer)); -- 50.0 is stored as 50
     end if;
     if jsonb_typeof(det->'window_minutes') <> 'number' or (det->>'window_minutes')::numeric not between 1 and 1440
        or (det->>'window_minutes')::numeric <> trunc((det->>'window_minutes')::numeric) then
       raise exception 'detectors.%.window_minutes must be a whole number of minutes between 1 and 1440, got %', d, det->'window_minutes' using errcode = '22023';
     end if;
+    det := jsonb_set(det, '{window_minutes}', to_jsonb((det->>'window_minutes')::numeric::integer));
     if det ? 'min_role' and (jsonb_typeof(det->'min_role') <> 'string'
        or not exists (select from jsonb_array_elements_text(result->'role_ranking') r where r = det->>'min_role')) then
       raise exception 'detectors.%.min_role must be one of the roles of role_ranking (%), got %', d,
@@ -417,8 +430,9 @@ comment on column audit.alerts.resolved_by is 'Who resolved it (the admin''s ema
 comment on column audit.alerts.resolution_note is 'What the admin wrote when resolving it.';
 create index if not exists alerts_tenant_detected_idx on audit.alerts (tenant_id, detected_at, id);
 create index if not exists alerts_tenant_account_detected_idx on audit.alerts (tenant_id, account_id, detected_at, id);
--- the open incident an entry joins
-create index if not exists alerts_tenant_incident_idx on audit.alerts (tenant_id, detector, incident_key, last_at) where status <> 'resolved';
+-- the incident an entry joins (open), or that closed it (resolved)
+drop index if exists audit.alerts_tenant_incident_idx;
+create index if not exists alerts_tenant_incident_last_idx on audit.alerts (tenant_id, detector, incident_key, last_at);
 
 --------------------------------------------------------------------------------
 -- 6. Webhook endpoints, deliveries (the outbox) and their attempts
@@ -1229,7 +1243,7 @@ as $$
       select r.entity_id, (r.old_values->>'account_id')::uuid, r.old_values->>'role'
         from audit.log r
        where r.tenant_id = was_admin.tenant_id and r.resource_type = 'member' and r.event = 'member.removed'
-         and r.occurred_at >= was_admin.at and r.old_values->>'user_id' = was_admin.user_id::text
+         and (r.occurred_at, r.id) > (was_admin.at, was_admin.entry_id) and r.old_values->>'user_id' = was_admin.user_id::text
     ) m
     where (m.account_id is null or m.account_id = was_admin.account_id)
       and audit_private.role_at(was_admin.tenant_id, m.id, m.role, was_admin.at, was_admin.entry_id) = admin_role)
@@ -1254,9 +1268,12 @@ as $$
                    select x, o + 1000 from jsonb_array_elements_text(coalesce(b->'labels', '[]')) with ordinality e(x, o)) u
                    group by x) d order by o limit 20) l),
     'first_local_time', coalesce(a->'first_local_time', b->'first_local_time'),
+    'granted_role', case when a->>'granted_role' = coalesce(a->>'top_role', b->>'top_role') then a->'granted_role'
+                         else coalesce(b->'granted_role', a->'granted_role') end,
     'time_zone', coalesce(a->'time_zone', b->'time_zone'))
   - (case when coalesce(a ? 'first_local_time', false) or coalesce(b ? 'first_local_time', false) then '' else 'first_local_time' end)
   - (case when coalesce(a ? 'time_zone', false) or coalesce(b ? 'time_zone', false) then '' else 'time_zone' end)
+  - (case when coalesce(a ? 'granted_role', false) or coalesce(b ? 'granted_role', false) then '' else 'granted_role' end)
 $$;
 comment on function audit_private.merge_alert_details(a jsonb, b jsonb) is 'Merges the details of an alert growing by a round''s entries: counts per kind add up, labels (names of what was touched) are united (the first 20), the first local time and time zone stay.';
 
@@ -1298,7 +1315,7 @@ declare
                     when span < interval '2 days' then ' in ' || audit_private.plural(round(extract(epoch from span) / 3600), 'hour', 'hours')
                     else ' in ' || audit_private.plural(round(extract(epoch from span) / 86400), 'day', 'days') end;
   c jsonb := coalesce(details->'counts', '{}');
-  top text := coalesce(details->>'top_role', 'admin');
+  top text := coalesce(details->>'granted_role', details->>'top_role', 'admin');
   parts text[] := '{}';
   labels text := (select string_agg(x, ', ') from (select x from jsonb_array_elements_text(coalesce(details->'labels', '[]')) x limit 3) l);
   n numeric;
@@ -1404,11 +1421,12 @@ begin
   -- a member added directly with one (not the first admins of a tenant or
   -- account created in the same transaction), a privileged invitation
   insert into pg_temp.detect_signals (tenant_id, detector, incident_key, severity, entry_id, transaction_id, occurred_at, account_id,
-    actor_type, actor_id, actor_email, actor_name, event, resource_type, action, kind, label, local_time, is_self)
+    actor_type, actor_id, actor_email, actor_name, event, resource_type, action, kind, label, local_time, is_self, new_role)
   select e.tenant_id, 'role_escalation', e.actor_key,
-         case when x.kind in ('raised_to_top', 'added_privileged') then 'high' else 'medium' end,
+         -- high when the top role is granted outside an invitation
+         case when r.new_rank = r.top and x.kind <> 'invited_privileged' then 'high' else 'medium' end,
          e.id, e.transaction_id, e.occurred_at, e.account_id, e.actor_type, e.actor_id, e.actor_email, e.actor_name, e.event, e.resource_type, e.action,
-         x.kind, e.entity_label, null, e.actor_email is not null and e.actor_email = e.entity_label
+         x.kind, e.entity_label, null, e.actor_email is not null and e.actor_email = e.entity_label, e.new_role
     from pg_temp.detect_entries e
     join pg_temp.detect_settings s on s.tenant_id = e.tenant_id
    cross join lateral (select s.settings->'role_ranking' as rk, jsonb_array_length(s.settings->'role_ranking') as top,
@@ -1480,8 +1498,8 @@ begin
                                      threshold, window_length, min_at, max_at)
   select g.tenant_id, g.detector, g.actor_key || case when g.detector = 'mass_change' then '|' || g.resource_type || '|' || g.kind else '' end,
          g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
-         (s.settings #>> array['detectors', g.detector, 'threshold'])::integer + case when g.detector = 'member_addition_burst' then 1 else 0 end,
-         make_interval(mins => (s.settings #>> array['detectors', g.detector, 'window_minutes'])::integer),
+         (s.settings #>> array['detectors', g.detector, 'threshold'])::numeric::integer + case when g.detector = 'member_addition_burst' then 1 else 0 end,
+         make_interval(mins => (s.settings #>> array['detectors', g.detector, 'window_minutes'])::numeric::integer),
          g.min_at, g.max_at
     from (
       -- each entry is of at most one kind (a member addition's action is assign)
@@ -1524,7 +1542,13 @@ begin
                 from pg_temp.detect_groups g
                cross join lateral audit_private.burst_entries(g.tenant_id, g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
                                                               g.min_at - g.window_length, g.max_at, %s) l
-               where g.window_length = %L) c) f
+               where g.window_length = %L
+                 -- what a resolved alert of the incident covered is closed: new
+                 -- activity reaches the threshold on its own
+                 and not exists (select from audit.alerts r
+                                  where r.tenant_id = g.tenant_id and r.detector = g.detector and r.incident_key = g.incident_key
+                                    and r.status = 'resolved' and r.last_at >= g.min_at - g.window_length
+                                    and l.occurred_at between r.first_at and r.last_at)) c) f
        -- the entries of the window that fired, and every later one
        where f.fired_at is not null and f.occurred_at >= f.fired_at - %L::interval$q$, w, to_xid, w, w);
   end loop;
@@ -1540,7 +1564,7 @@ begin
               from pg_temp.detect_signals y
              group by y.tenant_id, y.detector, y.incident_key) x
       join pg_temp.detect_settings st on st.tenant_id = x.tenant_id
-     cross join lateral (select make_interval(mins => (st.settings #>> array['detectors', x.detector, 'window_minutes'])::integer) as window_length) w
+     cross join lateral (select make_interval(mins => (st.settings #>> array['detectors', x.detector, 'window_minutes'])::numeric::integer) as window_length) w
      where x.span > w.window_length),
   sessions as (
     select g.row_id, sum(case when g.occurred_at - g.previous_at > g.window_length then 1 else 0 end)
@@ -1590,11 +1614,11 @@ begin
      order by s.tenant_id, s.detector, s.incident_key, min(s.occurred_at)
   loop
     continue when not g.has_new;
-    merge_window := make_interval(mins => (audit_private.tenant_detector_settings(g.tenant_id) #>> array['detectors', g.detector, 'window_minutes'])::integer);
+    merge_window := make_interval(mins => (audit_private.tenant_detector_settings(g.tenant_id) #>> array['detectors', g.detector, 'window_minutes'])::numeric::integer);
     top_role := audit_private.tenant_detector_settings(g.tenant_id)->'role_ranking'->>-1;
     select * into a from audit.alerts x
      where x.tenant_id = g.tenant_id and x.detector = g.detector and x.incident_key = g.incident_key
-       and x.status <> 'resolved' and x.last_at >= g.first_at - merge_window
+       and x.status <> 'resolved' and x.last_at >= g.first_at - merge_window and x.first_at <= g.last_at + merge_window
      order by x.last_at desc, x.id desc
      limit 1
        for update;
@@ -1656,7 +1680,7 @@ begin
                  'first_at', a.first_at, 'last_at', a.last_at, 'entry_count', a.entry_count, 'detected_at', a.detected_at))
         from audit.webhook_endpoints e
        cross join lateral (select gen_random_uuid() as event_id) u
-       where e.tenant_id = a.tenant_id and e.enabled and a.severity = any (e.severities);
+       where e.tenant_id = a.tenant_id and a.severity = any (e.severities); -- a disabled endpoint's wait
     end if;
   end loop;
   return changed;
@@ -1697,6 +1721,14 @@ begin
     'time_zone', case when signal_details.detector = 'after_hours_settings_change'
                       then audit_private.tenant_detector_settings(signal_details.tenant_id) #>> '{business_hours,time_zone}' end,
     'top_role', case when signal_details.detector = 'role_escalation' then signal_details.top_role end,
+    -- the most privileged role granted in the incident, for the summary
+    'granted_role', case when signal_details.detector = 'role_escalation' then (
+       select s.new_role from pg_temp.detect_signals s
+        where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key
+          and s.session = signal_details.session and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid)
+          and s.new_role is not null
+        order by audit_private.role_rank(audit_private.tenant_detector_settings(signal_details.tenant_id)->'role_ranking', s.new_role) desc nulls last
+        limit 1) end,
     'kind', (select min(s.kind) from pg_temp.detect_signals s
               where signal_details.detector = 'mass_change' and s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector
                 and s.incident_key = signal_details.incident_key and s.session = signal_details.session),
@@ -1738,7 +1770,7 @@ begin
     tenant_id uuid, detector text, incident_key text, severity text,
     entry_id bigint, transaction_id bigint, occurred_at timestamptz, account_id uuid,
     actor_type text, actor_id uuid, actor_email text, actor_name text, event text, resource_type text, action text,
-    kind text, label text, local_time text, is_self boolean, session integer not null default 0) on commit drop;
+    kind text, label text, local_time text, is_self boolean, new_role text, session integer not null default 0) on commit drop;
   truncate pg_temp.detect_entries, pg_temp.detect_settings, pg_temp.detect_groups, pg_temp.detect_signals;
 
   -- The round's entries that any detector looks at, through the BRIN index.

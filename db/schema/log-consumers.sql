@@ -31,11 +31,16 @@ create or replace function audit.log_consumers(out consumer text, out watermark 
 as $function$
   with h as (select audit_private.current_horizon() as horizon),
   oldest as (
-    -- who holds the horizon back: the oldest transaction with an id
-    select a.pid, extract(epoch from now() - a.xact_start) as age
-      from pg_stat_activity a
-     where a.backend_xid is not null
-     order by age(a.backend_xid) desc
+    -- who holds the horizon back: the oldest transaction with an id, a
+    -- session's or a prepared one's (pid null)
+    select o.pid, o.age from (
+      select a.pid, extract(epoch from now() - a.xact_start) as age, age(a.backend_xid) as xid_age
+        from pg_stat_activity a
+       where a.backend_xid is not null
+      union all
+      select null, extract(epoch from now() - p.prepared), age(p.transaction)
+        from pg_prepared_xacts p) o
+     order by o.xid_age desc
      limit 1)
   select c.consumer, c.watermark, h.horizon,
          p.pending, round(coalesce(extract(epoch from now() - p.oldest_at), 0)::numeric, 1),
@@ -49,7 +54,7 @@ as $function$
    order by c.consumer
 $function$;
 comment on function audit.log_consumers(OUT consumer text, OUT watermark bigint, OUT horizon bigint, OUT pending_entries bigint, OUT lag_seconds numeric, OUT last_round_at timestamp with time zone, OUT last_round_entries integer, OUT last_round_ms numeric, OUT rounds bigint, OUT entries_consumed bigint, OUT oldest_transaction_pid integer, OUT oldest_transaction_age_seconds numeric) is '@behavior -*
-For operators: each consumer of the log in commit order, its watermark, the xmin horizon now, the entries it has not consumed yet (pending_entries: committed at or above its watermark, including those a transaction still holds back), how old the oldest of them is (lag_seconds), its last round, and the oldest transaction in flight (pid, age): a transaction open anywhere in the cluster holds every consumer back until it ends.';
+For operators: each consumer of the log in commit order, its watermark, the xmin horizon now, the entries it has not consumed yet (pending_entries: committed at or above its watermark, including those a transaction still holds back), how old the oldest of them is (lag_seconds), its last round, and the oldest transaction in flight (pid, age; a null pid with an age is a prepared transaction): a transaction open anywhere in the cluster holds every consumer back until it ends. (As a non-superuser owner, the age of other roles'' transactions may be hidden.)';
 grant execute on function audit.log_consumers(OUT consumer text, OUT watermark bigint, OUT horizon bigint, OUT pending_entries bigint, OUT lag_seconds numeric, OUT last_round_at timestamp with time zone, OUT last_round_entries integer, OUT last_round_ms numeric, OUT rounds bigint, OUT entries_consumed bigint, OUT oldest_transaction_pid integer, OUT oldest_transaction_age_seconds numeric) to audit_reader;
 
 create or replace function audit_private.begin_round(consumer text, max_xids bigint default 10000000, out from_xid bigint, out to_xid bigint)
