@@ -793,8 +793,7 @@ begin
   return checked;
 end
 $$;
-comment on function audit.update_detector_settings(patch jsonb) is E'@arg0variant patch
-Merges a patch into the detector settings of the token''s tenant (business_hours key by key, each detector''s settings key by key; lists replace), validates the result whole, stores it and records security_policy.updated. Returns the complete settings. Tenant admins only.';
+comment on function audit.update_detector_settings(patch jsonb) is 'Merges a patch into the detector settings of the token''s tenant (business_hours key by key, each detector''s settings key by key; lists replace), validates the result whole, stores it and records security_policy.updated. Returns the complete settings. Tenant admins only.';
 grant execute on function audit.update_detector_settings(patch jsonb) to audit_viewer;
 
 --------------------------------------------------------------------------------
@@ -934,6 +933,12 @@ begin
     exception when others then
       addr := null;
     end;
+    -- 127.1, 2130706433, 0x7f000001: shorthand IPv4 that resolvers and
+    -- browsers read as dotted addresses
+    if addr is null and host ~* '^(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?$' then
+      raise exception '%: "%" is a numeric host that is not a dotted IPv4 address; write the address as a.b.c.d or use a host name', fn, host
+        using errcode = '22023';
+    end if;
     if addr is not null and audit_private.is_private_address(addr) then
       raise exception '%: % is a loopback, link-local, private or unspecified address; webhooks go to public addresses', fn, host
         using errcode = '22023';
@@ -949,7 +954,7 @@ create or replace function audit_private.is_private_ipv4(addr inet)
  language sql
  immutable parallel safe
 as $$
-  select addr << any ('{0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,192.0.0.0/24,192.168.0.0/16,198.18.0.0/15,224.0.0.0/4,240.0.0.0/4}'::inet[])
+  select addr <<= any ('{0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,192.0.0.0/24,192.168.0.0/16,198.18.0.0/15,224.0.0.0/4,240.0.0.0/4}'::inet[])
       or addr = '255.255.255.255'::inet
 $$;
 comment on function audit_private.is_private_ipv4(addr inet) is 'True for IPv4 addresses a webhook must not reach: unspecified, private, carrier-grade NAT, loopback, link-local, benchmarking, multicast, reserved and broadcast.';
@@ -962,7 +967,7 @@ as $$
   select case when family(addr) = 4 then audit_private.is_private_ipv4(addr)
     -- IPv4-mapped (::ffff:a.b.c.d): the IPv4 address decides
     when addr << '::ffff:0:0/96'::inet then audit_private.is_private_ipv4('0.0.0.0'::inet + (host(addr)::inet - '::ffff:0.0.0.0'::inet))
-    else addr << any ('{::/128,::1/128,fc00::/7,fe80::/10,fec0::/10,ff00::/8,64:ff9b::/96,2001:db8::/32}'::inet[])
+    else addr <<= any ('{::/128,::1/128,fc00::/7,fe80::/10,fec0::/10,ff00::/8,64:ff9b::/96,2001:db8::/32,2002::/16}'::inet[])
   end
 $$;
 comment on function audit_private.is_private_address(addr inet) is 'True for addresses a webhook must not reach: unspecified, loopback, private (unique local), carrier-grade NAT, link-local, multicast, reserved, documentation, NAT64 and IPv4-mapped IPv6 forms of the IPv4 ones.';
@@ -1054,7 +1059,8 @@ begin
     raise exception 'updateWebhookEndpoint: description is % characters long; at most 500', length(description) using errcode = '22023';
   end if;
   update audit.webhook_endpoints x
-     set url = coalesce(audit_private.check_webhook_url('updateWebhookEndpoint', btrim(update_webhook_endpoint.url)), x.url),
+     set url = case when update_webhook_endpoint.url is null then x.url
+                    else audit_private.check_webhook_url('updateWebhookEndpoint', btrim(update_webhook_endpoint.url)) end,
          severities = case when update_webhook_endpoint.severities is null then x.severities
                            else audit_private.check_severities('updateWebhookEndpoint', update_webhook_endpoint.severities) end,
          enabled = coalesce(update_webhook_endpoint.enabled, x.enabled),

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
       maxDepth: config.graphqlMaxDepth,
       maxCost: config.graphqlMaxCost,
       accessLog: config.accessLog,
+      webhookAllowPrivate: config.webhookAllowPrivate,
       logger,
       // The Audit Logs page at /, its export, and the demo's one-click sign-in (demo only).
       routes: webRoutes({ demoTokens: tokens }),

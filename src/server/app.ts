@@ -46,6 +46,12 @@ export interface ServerOptions {
    * whose default is "exports".
    */
   accessLog?: AccessLogMode;
+  /**
+   * Let webhook endpoints use http:// URLs and private or loopback addresses
+   * (WEBHOOK_ALLOW_PRIVATE; default false): set as audit.webhook_allow_private
+   * in every GraphQL request's settings, which the database's URL check reads.
+   */
+  webhookAllowPrivate?: boolean;
   /** Extra routes (the admin page, exports), mounted before GraphQL. */
   routes?: (app: Express, context: RouteContext) => void | Promise<void>;
 }
@@ -185,6 +191,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxDepth: options.maxDepth ?? 10,
     maxCost: options.maxCost ?? 5_000,
     logger,
+    webhookAllowPrivate: options.webhookAllowPrivate ?? false,
   });
   const accessLog = new AccessLog({ mode: options.accessLog ?? "off", connectionString: options.authUrl, logger, statementTimeoutMs });
   const pgl = postgraphile(accessLog.recordsReads ? { extends: [preset], plugins: [makeLogReadsPlugin(accessLog)] } : preset);

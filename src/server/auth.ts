@@ -177,7 +177,7 @@ export interface ScopeSettingsOptions {
 
 /**
  * Transaction-local settings of an API request: the admin kind's role, UTC,
- * a statement timeout and the claims. Without claims (an anonymous
+ * a statement timeout and the claims (with the token's email and name). Without claims (an anonymous
  * introspection request) the role is audit_viewer, which RLS shows no rows.
  */
 export function scopePgSettings(claims: ScopeClaims | null, options: ScopeSettingsOptions): Record<string, string> {
@@ -192,5 +192,9 @@ export function scopePgSettings(claims: ScopeClaims | null, options: ScopeSettin
   settings["jwt.claims.tenant_id"] = claims?.tenantId ?? "";
   settings["jwt.claims.role"] = claims?.role ?? "";
   settings["jwt.claims.account_id"] = claims?.accountId ?? "";
+  // The admin as the database names them in what they do (the API's
+  // mutations record admin events; the access log its reads).
+  settings["jwt.claims.email"] = claims?.email ?? "";
+  settings["jwt.claims.name"] = claims?.name ?? "";
   return settings;
 }

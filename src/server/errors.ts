@@ -21,6 +21,28 @@ const DATABASE_ERRORS: Record<string, { message: string; code: string }> = {
   "53300": { message: "The server is busy; try again shortly.", code: "SERVICE_UNAVAILABLE" },
 };
 
+/**
+ * Errors the database's own functions raise for the client (RAISE in the
+ * security monitoring functions, migrations/current.sql): their message is
+ * written for the admin ("updateDetectorSettings: only tenant admins can
+ * change the detector settings; ...") and reaches them as it is, with a code
+ * by SQLSTATE. The same SQLSTATE raised by PostgreSQL itself ("permission
+ * denied for table ...") names internals and stays masked.
+ */
+export const RAISED_ERRORS: Record<string, string> = {
+  "42501": "FORBIDDEN",
+  P0002: "NOT_FOUND",
+  "22023": "BAD_USER_INPUT",
+  "54000": "LIMIT_EXCEEDED",
+};
+
+/** Whether a database error was raised by a PL/pgSQL RAISE (its innermost context line says so). */
+export function raisedByFunction(error: { where?: unknown }): boolean {
+  if (typeof error.where !== "string") return false;
+  const innermost = error.where.split("\n", 1)[0] ?? "";
+  return /^PL\/pgSQL function .+ line \d+ at RAISE$/.test(innermost);
+}
+
 /** Codes of the request-level GraphQL errors that graphql-js raises without one. */
 export const GRAPHQL_ERROR_CODES = {
   /** The document does not fit the schema (unknown field or operator, wrong literal type...). */
@@ -78,6 +100,11 @@ export function makeMaskError(logger: Logger): (error: GraphQLError) => GraphQLE
     if (domain) {
       log.info({ pgCode, dataType, path: error.path }, "a value outside a domain reached the database");
       return rebuild(`A value in the filter or condition is not ${domain.noun}: the values are ${valueList(domain)}.`, { code: domain.code });
+    }
+    const raisedCode = typeof pgCode === "string" ? RAISED_ERRORS[pgCode] : undefined;
+    if (raisedCode && raisedByFunction(original as { where?: unknown }) && original.message) {
+      log.info({ pgCode, path: error.path, message: original.message }, "a database function refused the request");
+      return rebuild(original.message, { code: raisedCode });
     }
     const known = typeof pgCode === "string" ? DATABASE_ERRORS[pgCode] : undefined;
     const id = errorId();

@@ -1,8 +1,10 @@
 // Which GraphQL operations read the audit log, for the access log
 // (ACCESS_LOG=all): a query's root fields that return entries (auditLogs,
-// whatever alias), found in the validated document Grafast executes, and
-// counted once the result shows they answered. Introspection and the event
-// catalogue (auditEvents) are not reads of the log.
+// whatever alias), and root fields that read entries through security alerts
+// (`entries` of securityAlerts, or of a mutation's alert), found in the
+// validated document Grafast executes, and counted once the result shows
+// they answered. Introspection and the event catalogue (auditEvents) are not
+// reads of the log.
 import "postgraphile";
 import { isAsyncIterable, isPromiseLike } from "postgraphile/grafast";
 import {
@@ -43,11 +45,13 @@ function chosenOperation(document: DocumentNode, operationName: string | null | 
   return operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
 }
 
-/** The root fields of an operation (fragments expanded), with their response keys. */
-function rootFields(operation: OperationDefinitionNode, document: DocumentNode): FieldNode[] {
-  const fragments = new Map(
-    document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]),
-  );
+type Fragments = Map<string, FragmentDefinitionNode>;
+
+const fragmentsOf = (document: DocumentNode): Fragments =>
+  new Map(document.definitions.filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION).map((d) => [d.name.value, d]));
+
+/** The fields of a selection set (fragments expanded, each once). */
+function fieldsOf(selectionSet: SelectionSetNode, fragments: Fragments): FieldNode[] {
   const seen = new Set<string>();
   const fields: FieldNode[] = [];
   const walk = (set: SelectionSetNode) => {
@@ -61,8 +65,17 @@ function rootFields(operation: OperationDefinitionNode, document: DocumentNode):
       }
     }
   };
-  walk(operation.selectionSet);
+  walk(selectionSet);
   return fields;
+}
+
+/** The field of a security alert that lists its entries (SecurityAlert.entries, security.ts): the schema's only field of that name. */
+const ALERT_ENTRIES_FIELD = "entries";
+
+/** Whether a field's selections read an alert's entries, at any depth. */
+function readsAlertEntries(field: FieldNode, fragments: Fragments, depth = 0): boolean {
+  if (!field.selectionSet || depth > 20) return false;
+  return fieldsOf(field.selectionSet, fragments).some((f) => f.name.value === ALERT_ENTRIES_FIELD || readsAlertEntries(f, fragments, depth + 1));
 }
 
 interface PendingRead {
@@ -78,26 +91,35 @@ export function logReadsOf(args: {
   variableValues?: Record<string, unknown> | null;
 }): PendingRead[] {
   const operation = chosenOperation(args.document, args.operationName);
-  if (!operation || operation.operation !== "query") return [];
+  if (!operation || operation.operation === "subscription") return [];
   const readers = entryFields(args.schema);
+  const fragments = fragmentsOf(args.document);
   const variables: Record<string, unknown> = {};
   for (const definition of operation.variableDefinitions ?? []) {
     const name = definition.variable.name.value;
     if (args.variableValues && name in args.variableValues) variables[name] = args.variableValues[name];
     else if (definition.defaultValue) variables[name] = valueFromASTUntyped(definition.defaultValue);
   }
-  return rootFields(operation, args.document)
-    .filter((field) => readers.has(field.name.value))
-    .map((field) => {
-      const arg = (name: string) => {
-        const node = field.arguments?.find((a) => a.name.value === name);
-        return node ? valueFromASTUntyped(node.value, variables) : null;
-      };
-      return {
-        responseKey: field.alias?.value ?? field.name.value,
-        read: { filter: arg("filter"), condition: arg("condition"), first: arg("first"), after: arg("after"), orderBy: arg("orderBy") },
-      };
-    });
+  const reads: PendingRead[] = [];
+  for (const field of fieldsOf(operation.selectionSet, fragments)) {
+    const arg = (name: string) => {
+      const node = field.arguments?.find((a) => a.name.value === name);
+      return node ? valueFromASTUntyped(node.value, variables) : null;
+    };
+    const responseKey = field.alias?.value ?? field.name.value;
+    if (operation.operation === "query" && readers.has(field.name.value)) {
+      reads.push({ responseKey, read: { filter: arg("filter"), condition: arg("condition"), first: arg("first"), after: arg("after"), orderBy: arg("orderBy") } });
+    } else if (readsAlertEntries(field, fragments)) {
+      // Entries read through alerts: the entries of the alerts of that page
+      // (securityAlerts' arguments), or of the one alert a mutation changed
+      // (what the alertId filter of auditLogs reads).
+      const read = operation.operation === "query"
+        ? { filter: { [field.name.value]: arg("filter") }, condition: null, first: arg("first"), after: arg("after"), orderBy: arg("orderBy") }
+        : { filter: { alertId: { equalTo: (arg("input") as { id?: unknown } | null)?.id ?? null } }, condition: null, first: null, after: null, orderBy: null };
+      reads.push({ responseKey, read });
+    }
+  }
+  return reads;
 }
 
 /** A field answered unless the result has it null (an error) or lacks it (@skip). */

@@ -1,6 +1,7 @@
 // The PostGraphile preset of the API: Amber plus connection-filter and
-// pg-aggregates, narrowed by the project's plugins to the read-only audit
-// contract, with per-request settings that make the database scope rows.
+// pg-aggregates, narrowed by the project's plugins to the audit contract
+// (the log read-only; security monitoring's few mutations are database
+// functions), with per-request settings that make the database scope rows.
 import "postgraphile";
 import type {} from "postgraphile/grafserv/express/v4";
 import type {} from "postgraphile/grafserv/node";
@@ -26,6 +27,7 @@ import { AuditNamingPlugin } from "./plugins/naming.ts";
 import { makeOperationLimitsPlugin } from "./plugins/operation-limits.ts";
 import { AuditEventsOrderPlugin, AuditOrderingPlugin } from "./plugins/ordering.ts";
 import { DEFAULT_PAGINATION, makePaginationPlugin } from "./plugins/pagination.ts";
+import { SecurityAlertsPlugin, WebhookOrderPlugin } from "./plugins/security.ts";
 import { TextDomainsAsStringPlugin } from "./plugins/text-domains.ts";
 
 type RuruClientConfig = NonNullable<RuruConfig["clientConfig"]>;
@@ -44,6 +46,12 @@ export interface AuditPresetOptions {
   maxDepth: number;
   maxCost: number;
   logger: Logger;
+  /**
+   * Let webhook endpoints use http:// and private addresses (tests, local
+   * development): the SQL URL check reads audit.webhook_allow_private, set
+   * in every request's settings.
+   */
+  webhookAllowPrivate?: boolean;
 }
 
 const EXAMPLE_QUERY = `# Paste a token in the Headers tab below: {"Authorization": "Bearer <token>"}
@@ -66,6 +74,7 @@ query NewestEntries {
 
 export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Preset {
   const { statementTimeoutMs } = options;
+  const webhookAllowPrivate = options.webhookAllowPrivate ? "on" : "off";
   return {
     extends: [PostGraphileAmberPreset, PostGraphileConnectionFilterPreset, PgAggregatesPreset],
     plugins: [
@@ -84,6 +93,8 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       InputScalarsPlugin,
       AuditAggregatesPlugin,
       AuditCappedCountPlugin,
+      SecurityAlertsPlugin,
+      WebhookOrderPlugin,
       makeOperationLimitsPlugin({
         maxDepth: options.maxDepth,
         maxCost: options.maxCost,
@@ -93,10 +104,13 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       }),
       ValidationErrorCodesPlugin,
     ],
-    // No Relay node interface / global ids, and no recursive `query` field.
-    disablePlugins: ["NodePlugin", "QueryQueryPlugin"],
+    // No Relay node interface / global ids, and no recursive `query` field,
+    // also not on mutation payloads (nor their Relay edges).
+    disablePlugins: ["NodePlugin", "QueryQueryPlugin", "MutationPayloadQueryPlugin", "PgMutationPayloadEdgePlugin"],
     pgServices: [makePgService({ pool: options.pool, schemas: ["audit"], pubsub: false })],
-    gather: { installWatchFixtures: false },
+    // pgStrictFunctions: a function's arguments without a default are
+    // required (acknowledgeSecurityAlert's id, createWebhookEndpoint's url...).
+    gather: { installWatchFixtures: false, pgStrictFunctions: true },
     schema: {
       dontSwallowErrors: true,
       pgDefaultPartitionedTableExpose: "parent",
@@ -119,8 +133,9 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
         return {
           pgSettings: {
             ...args.contextValue?.pgSettings,
-            // After anything else: role and claims are never overridable.
+            // After anything else: role, claims and the server's webhook rule are never overridable.
             ...scopePgSettings(req ? claimsOf(req) : null, { statementTimeoutMs }),
+            "audit.webhook_allow_private": webhookAllowPrivate,
           },
         };
       },

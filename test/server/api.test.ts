@@ -47,14 +47,19 @@ async function expectFilter(filter: string, where: string, params: unknown[] = [
 }
 
 describe("schema", () => {
-  it("exposes auditLogs and auditEvents only, read-only, with the AuditLog fields in camelCase", async () => {
+  it("exposes auditLogs and auditEvents (besides security monitoring), no mutation over the log, with the AuditLog fields in camelCase", async () => {
     const d = await data(server, tokenA, `{
-      __schema { mutationType { name } subscriptionType { name } queryType { fields { name } } types { name } }
+      __schema { mutationType { fields { name } } subscriptionType { name } queryType { fields { name } } types { name } }
       auditLog: __type(name: "AuditLog") { fields { name } }
     }`);
-    expect(d.__schema.mutationType).toBeNull();
+    // The log is read-only: the only mutations are security monitoring's (test/server/security/).
+    expect(d.__schema.mutationType.fields.map((f: { name: string }) => f.name).sort()).toEqual([
+      "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
+    ]);
     expect(d.__schema.subscriptionType).toBeNull();
-    expect(d.__schema.queryType.fields.map((f: { name: string }) => f.name).sort()).toEqual(["auditEvents", "auditLogs"]);
+    expect(d.__schema.queryType.fields.map((f: { name: string }) => f.name).sort()).toEqual(
+      ["auditEvents", "auditLogs", "detectorSettings", "securityAlerts", "webhookEndpoints"],
+    );
     expect(d.auditLog.fields.map((f: { name: string }) => f.name).sort()).toEqual(
       [
         "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName", "action",
@@ -63,7 +68,7 @@ describe("schema", () => {
     );
     const types: string[] = d.__schema.types.map((t: { name: string }) => t.name);
     // No partitions, internal tables, scope or maintenance functions, Relay node.
-    for (const hidden of ["Log", "LogDefault", "TrackedTable", "EventRule", "CaptureStatement", "Node", "Mutation"]) {
+    for (const hidden of ["Log", "LogDefault", "TrackedTable", "EventRule", "CaptureStatement", "Node", "AuditLogInput", "AuditLogPatch", "CreateAuditLogPayload"]) {
       expect(types).not.toContain(hidden);
     }
     expect(types.filter((t) => /^Log\d|^AuditLog\d/.test(t))).toEqual([]);
@@ -92,7 +97,7 @@ describe("schema", () => {
     const names = (x: { inputFields?: { name: string }[]; enumValues?: { name: string }[] }) =>
       (x.inputFields ?? x.enumValues ?? []).map((f) => f.name).sort();
     expect(names(d.filter)).toEqual(
-      ["accountId", "action", "actorEmail", "actorId", "actorType", "and", "entityId", "entityLabel", "event", "newValues", "not", "occurredAt", "oldValues", "or", "resourceType", "transactionId"],
+      ["accountId", "action", "actorEmail", "actorId", "actorType", "alertId", "and", "entityId", "entityLabel", "event", "newValues", "not", "occurredAt", "oldValues", "or", "resourceType", "transactionId"],
     );
     expect(names(d.string)).toEqual(["equalTo", "in", "isNull", "notEqualTo", "notIn", "startsWith", "startsWithInsensitive"]);
     expect(names(d.json)).toEqual(["contains", "containsKey"]);

@@ -401,9 +401,9 @@ describe("documents and inputs", () => {
     await refused("query ($n: Int!) { auditLogs(first: $n) { totalCount } }", {}, "BAD_USER_INPUT", /^Variable "\$n" of required type "Int!" was not provided\.$/);
   });
 
-  it("subscriptions and mutations: OPERATION_NOT_SUPPORTED (the API is read-only)", async () => {
+  it("subscriptions: OPERATION_NOT_SUPPORTED; mutations over the log do not exist (the log is read-only)", async () => {
     await refused("subscription { auditLogs { totalCount } }", undefined, "OPERATION_NOT_SUPPORTED", /^This API has no subscription operations\.$/);
-    await refused("mutation { deleteAuditLog(id: 1) { id } }", undefined, "OPERATION_NOT_SUPPORTED", /^This API is read-only/);
+    await refused("mutation { deleteAuditLog(id: 1) { id } }", undefined, "GRAPHQL_VALIDATION_FAILED", /^Cannot query field "deleteAuditLog" on type "Mutation"\.$/);
   });
 
   it("more than 500 selections: QUERY_TOO_EXPENSIVE, before validation (whose overlap check would give up without a code)", async () => {

@@ -1,7 +1,8 @@
 // Scope attacks: a tenant admin of A never sees B, an account admin of X
 // never sees tenant-level entries or account Y, through any field, filter,
 // aggregate, cursor or error message. And read-only enforcement: no
-// mutations in the schema, and audit_viewer cannot write even with SQL.
+// mutation over the log in the schema (security monitoring's are its only
+// ones), and audit_viewer cannot write even with SQL.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/app.ts";
@@ -156,12 +157,22 @@ describe("account isolation", () => {
 });
 
 describe("read-only", () => {
-  it("the schema has no mutations, and a mutation is refused clearly", async () => {
-    const d = await data(server, tenantAdmin(w.a), "{ __schema { mutationType { name } } }");
-    expect(d.__schema.mutationType).toBeNull();
-    const res = await gql(server, tenantAdmin(w.a), 'mutation { deleteAuditLog(input: { id: "1" }) { clientMutationId } }');
-    expect(res.body.data).toBeUndefined();
-    expect(res.body.errors?.[0]).toMatchObject({ message: expect.stringMatching(/read-only/), extensions: { code: "OPERATION_NOT_SUPPORTED" } });
+  it("the schema has no mutation over the log (only security monitoring's), and one is refused clearly", async () => {
+    const d = await data(server, tenantAdmin(w.a), "{ __schema { mutationType { fields { name type { name } } } } }");
+    const mutations: { name: string; type: { name: string } }[] = d.__schema.mutationType.fields;
+    expect(mutations.map((m) => m.name).sort()).toEqual([
+      "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
+    ]);
+    // none of them takes or returns an entry of the log
+    const payloads = await Promise.all(mutations.map((m) => data(server, tenantAdmin(w.a), `{ __type(name: "${m.type.name}") { fields { type { name ofType { name } } } } }`)));
+    for (const p of payloads) {
+      expect(p.__type.fields.map((f: { type: { name: string | null; ofType: { name: string } | null } }) => f.type.name ?? f.type.ofType?.name)).not.toContain("AuditLog");
+    }
+    for (const query of ['mutation { deleteAuditLog(input: { id: "1" }) { clientMutationId } }', 'mutation { updateAuditLog(input: { id: "1", patch: {} }) { clientMutationId } }', "mutation { createAuditLog(input: {}) { clientMutationId } }"]) {
+      const res = await gql(server, tenantAdmin(w.a), query);
+      expect(res.body.data, query).toBeUndefined();
+      expect(res.body.errors?.[0], query).toMatchObject({ message: expect.stringMatching(/^Cannot query field "\w+AuditLog" on type "Mutation"\./), extensions: { code: "GRAPHQL_VALIDATION_FAILED" } });
+    }
   });
 
   const claimsA = (): AuditClaims => ({ userId: w.a.adminId, tenantId: w.a.tenantId, role: "tenant_admin", accountId: null, expiresAt: new Date(Date.now() + 60_000) });

@@ -84,9 +84,14 @@ function selectInternals($select: PgSelectStep<PgResource>): PgSelectInternals {
   return internals as PgSelectInternals;
 }
 
-class UnsupportedByCappedCount extends Error {
+/**
+ * A connection cappedCount cannot reproduce: refused, never counted
+ * differently. A client's error (it can ask for totalCount instead), such
+ * as cappedCount of an alert's entries, whose rows depend on their alert.
+ */
+class UnsupportedByCappedCount extends SafeError {
   constructor(what: string) {
-    super(`${FIELD} cannot count a connection whose arguments use ${what}; only WHERE conditions are supported`);
+    super(`${FIELD} cannot count a connection that uses ${what}; ask for totalCount here.`, { code: "CAPPED_COUNT_UNSUPPORTED" });
     this.name = "UnsupportedByCappedCount";
   }
 }
@@ -198,9 +203,8 @@ class BoundedMatchStep extends Step<SQL> {
       info.joins.length > 0 && "joins",
       info.groups.length > 0 && "grouping",
       info.havingConditions.length > 0 && "having conditions",
-      info.placeholderSymbols.length > 0 && "placeholders",
+      (info.placeholderSymbols.length > 0 || info.fixedPlaceholderValues.size > 0) && "values of the row it belongs to (such as an alert's entries)",
       info.deferredSymbols.length > 0 && "a computed source",
-      info.fixedPlaceholderValues.size > 0 && "placeholders",
       info._symbolSubstitutes.size > 0 && "merged queries",
     ].filter(Boolean);
     if (unsupported.length > 0) throw new UnsupportedByCappedCount(unsupported.join(", "));

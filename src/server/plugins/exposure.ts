@@ -1,10 +1,15 @@
 // What of the `audit` schema the API shows, and what each column can do.
-// Default deny: only the audit table, the event catalogue and the
-// description function are exposed, whatever else the schema gains later
-// (partitions, tracking tables, scope and maintenance functions). Columns get
-// exactly the capabilities listed here; on a partitioned table PostGraphile
-// would otherwise make every column filterable and orderable (it only infers
-// those from indexes on ordinary tables).
+// Default deny: only the audit table, the event catalogue, the description
+// function and, for security monitoring, the alerts, the webhook endpoints
+// (with their deliveries and attempts) and the seven functions of the
+// monitoring API are exposed, whatever else the schema gains later
+// (partitions, tracking tables, detector settings, scope and maintenance
+// functions). Columns get exactly the capabilities listed here; on a
+// partitioned table PostGraphile would otherwise make every column filterable
+// and orderable (it only infers those from indexes on ordinary tables).
+// The log stays read-only: the only mutations are the monitoring functions
+// (security definer, each checking the admin in the token), never a table's
+// generic create / update / delete.
 import "postgraphile";
 import { jsonPgSmartTags } from "postgraphile/utils";
 
@@ -17,9 +22,26 @@ declare global {
 }
 
 /** Exposed resources: tables by name, functions by name (schema `audit`). */
-const EXPOSED = new Set(["audit.log", "audit.events", "audit.log_description"]);
+export const EXPOSED = new Set([
+  "audit.log",
+  "audit.events",
+  "audit.log_description",
+  // security monitoring (migrations/current.sql, sections 5 to 10)
+  "audit.alerts",
+  "audit.webhook_endpoints",
+  "audit.webhook_deliveries",
+  "audit.webhook_attempts",
+  "audit.detector_settings_document",
+  "audit.update_detector_settings",
+  "audit.acknowledge_security_alert",
+  "audit.resolve_security_alert",
+  "audit.create_webhook_endpoint",
+  "audit.update_webhook_endpoint",
+  "audit.delete_webhook_endpoint",
+]);
 
-type Capability = "filter" | "condition" | "group" | "aggregate";
+/** hidden: not in the API at all (columns of the scope, internals, secrets). */
+type Capability = "filter" | "condition" | "group" | "aggregate" | "hidden";
 
 /**
  * Per column of audit.log. filter: `filter` operators; condition: equality
@@ -50,7 +72,49 @@ export const LOG_COLUMNS: Record<string, readonly Capability[]> = {
   transaction_id: ["filter", "condition", "aggregate"],
 };
 
+/**
+ * Per column of audit.alerts (SecurityAlert). The tenant is the scope, the
+ * incident key the detector's internals. Filters: what the page narrows the
+ * alerts by. Nothing is a condition, a sort key (ordering.ts: detected_at,
+ * then id) or an aggregate.
+ */
+export const ALERT_COLUMNS: Record<string, readonly Capability[]> = {
+  tenant_id: ["hidden"],
+  id: ["filter"],
+  account_id: ["filter"],
+  detector: ["filter"],
+  severity: ["filter"],
+  status: ["filter"],
+  summary: [],
+  incident_key: ["hidden"],
+  actor_type: [],
+  actor_id: [],
+  actor_email: [],
+  actor_name: [],
+  first_at: [],
+  last_at: ["filter"],
+  entry_count: [],
+  entry_ids: [],
+  entries_descriptor: [],
+  details: [],
+  detected_at: ["filter"],
+  updated_at: [],
+  acknowledged_at: [],
+  acknowledged_by: [],
+  resolved_at: [],
+  resolved_by: [],
+  resolution_note: [],
+};
+
+/** Columns of the webhook tables that are not shown: the tenant (the scope), the endpoint of a delivery (its parent), the payload. */
+export const WEBHOOK_HIDDEN_COLUMNS: Record<string, readonly string[]> = {
+  "audit.webhook_endpoints": ["tenant_id"],
+  "audit.webhook_deliveries": ["tenant_id", "endpoint_id", "payload", "give_up_at"],
+  "audit.webhook_attempts": ["tenant_id", "delivery_id"],
+};
+
 function columnBehavior(capabilities: readonly Capability[]): string {
+  if (capabilities.includes("hidden")) return "-*";
   // Grouping needs the orderBy behavior (pg-aggregates checks both); the
   // orderBy enum itself is replaced by ordering.ts, so this adds no sort keys.
   const parts = ["-filterBy", "-orderBy", "-groupBy", "-havingBy", "-aggregate"];
@@ -65,9 +129,12 @@ function columnBehavior(capabilities: readonly Capability[]): string {
 const qualifiedName = (pg: { schemaName?: string; name?: string } | undefined) =>
   pg?.schemaName && pg.name ? `${pg.schemaName}.${pg.name}` : "";
 
+const isExposed = (resource: { extensions?: { pg?: unknown } } | undefined) =>
+  EXPOSED.has(qualifiedName(resource?.extensions?.pg as { schemaName?: string; name?: string } | undefined));
+
 export const AuditExposurePlugin: GraphileConfig.Plugin = {
   name: "AuditExposurePlugin",
-  description: "Exposes only audit.log, audit.events and audit.log_description, read-only.",
+  description: "Exposes only the resources listed in EXPOSED (the log read-only; security monitoring through its functions).",
   version: "1.0.0",
   schema: {
     entityBehavior: {
@@ -76,8 +143,27 @@ export const AuditExposurePlugin: GraphileConfig.Plugin = {
           provides: ["auditExposure"],
           after: ["override"],
           callback(behavior, resource) {
-            const pg = resource.extensions?.pg as { schemaName?: string; name?: string } | undefined;
-            return EXPOSED.has(qualifiedName(pg)) ? behavior : [behavior, "-*"];
+            return isExposed(resource) ? behavior : [behavior, "-*"];
+          },
+        },
+      },
+      // A table's unique keys (row-by-key root fields) and relations have
+      // behaviors of their own, which the table's `-*` does not reach.
+      pgResourceUnique: {
+        override: {
+          provides: ["auditExposure"],
+          after: ["override"],
+          callback(behavior, [resource]) {
+            return isExposed(resource) ? behavior : [behavior, "-*"];
+          },
+        },
+      },
+      pgCodecRelation: {
+        override: {
+          provides: ["auditExposure"],
+          after: ["override"],
+          callback(behavior, relation) {
+            return isExposed(relation.remoteResource) ? behavior : [behavior, "-*"];
           },
         },
       },
@@ -143,6 +229,84 @@ export const AuditTagsPlugin = jsonPgSmartTags({
           behavior: ["-insert -update -delete -single -connection -order -filter +list -listPagination -aggregates -groupedAggregates"],
         },
       },
+      "audit.alerts": {
+        tags: {
+          name: "security_alert",
+          // One paginated connection, newest first (ordering.ts), with filters;
+          // no mutations of the table (acknowledge / resolve are functions), no
+          // lookups by key, no aggregates.
+          behavior: [
+            "-insert -update -delete -single -list -connection:backwards +connection -aggregates -groupedAggregates",
+            "+detectedAtOrder",
+          ],
+        },
+        attribute: Object.fromEntries(
+          Object.entries(ALERT_COLUMNS).map(([column, capabilities]) => [column, { tags: { behavior: columnBehavior(capabilities) } }]),
+        ),
+      },
+      "audit.webhook_endpoints": {
+        tags: {
+          name: "webhook_endpoint",
+          // A tenant has at most 20: one plain list, returned whole (its order
+          // is in security.ts). Changed only through the functions.
+          behavior: ["-insert -update -delete -single -connection +list -listPagination -order -filter -aggregates -groupedAggregates"],
+        },
+        attribute: hiddenColumns("audit.webhook_endpoints"),
+      },
+      "audit.webhook_deliveries": {
+        tags: {
+          name: "webhook_delivery",
+          // Only as an endpoint's `deliveries`, newest first (security.ts).
+          behavior: ["-insert -update -delete -single -list -connection -connection:backwards -order -filter -aggregates -groupedAggregates"],
+        },
+        attribute: hiddenColumns("audit.webhook_deliveries"),
+        constraint: {
+          webhook_deliveries_endpoint_fkey: {
+            tags: {
+              foreignConnectionFieldName: "deliveries",
+              // endpoint -> its deliveries, as a connection; nothing back.
+              behavior: ["-singularRelation:resource:single -manyRelation:resource:list +manyRelation:resource:connection"],
+            },
+          },
+          // A delivery names its alert by alertId; no navigation either way.
+          webhook_deliveries_alert_fkey: { tags: { behavior: ["-*"] } },
+        },
+      },
+      "audit.webhook_attempts": {
+        tags: {
+          name: "webhook_attempt",
+          // Only as a delivery's `attemptLog` (a delivery's `attempts` is its count), in attempt order (security.ts).
+          behavior: ["-insert -update -delete -single -list -connection -order -filter -aggregates -groupedAggregates -listPagination"],
+        },
+        attribute: hiddenColumns("audit.webhook_attempts"),
+        constraint: {
+          webhook_attempts_delivery_fkey: {
+            tags: {
+              foreignSimpleFieldName: "attemptLog",
+              behavior: ["-singularRelation:resource:single +manyRelation:resource:list -manyRelation:resource:connection"],
+            },
+          },
+        },
+      },
+    },
+    procedure: {
+      // Query: the settings document (tenant admins; account admins get the function's permission error).
+      "audit.detector_settings_document": { tags: { name: "detectorSettings", behavior: ["+queryField -mutationField -typeField"] } },
+      // Mutations: each returns what it changed, under the payload field named here.
+      // (arg0variant: the function's SQL comment says `@arg0variant patch`, which
+      // only means something for a table-typed argument and fails on jsonb.)
+      "audit.update_detector_settings": {
+        tags: { resultFieldName: "detectorSettings", arg0variant: "input", behavior: ["-queryField +mutationField -typeField"] },
+      },
+      "audit.acknowledge_security_alert": { tags: { resultFieldName: "securityAlert", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.resolve_security_alert": { tags: { resultFieldName: "securityAlert", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.create_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.update_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.delete_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
     },
   },
 });
+
+function hiddenColumns(table: string): Record<string, { tags: { behavior: string } }> {
+  return Object.fromEntries((WEBHOOK_HIDDEN_COLUMNS[table] ?? []).map((column) => [column, { tags: { behavior: "-*" } }]));
+}

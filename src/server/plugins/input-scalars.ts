@@ -29,10 +29,12 @@ function readBigInt(value: unknown): string | null {
 }
 
 /**
- * A cursor of `auditLogs`, the API's one connection: base64 of the JSON
- * array [order digest, occurredAt, id] (ordering.ts orders by occurred_at,
- * then id). Its shape and values are checked here; whether the digest
- * matches the requested order is checked by @dataplan/pg.
+ * A cursor of the API's connections: base64 of the JSON array [order
+ * digest, timestamp, id] (auditLogs and an alert's entries by occurred_at,
+ * securityAlerts by detected_at, then id: ordering.ts), or [order digest,
+ * id] (a webhook endpoint's deliveries, by id). Its shape and values are
+ * checked here; whether the digest matches the requested order is checked by
+ * @dataplan/pg.
  */
 function readCursor(value: unknown): string | null {
   if (typeof value !== "string" || !/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
@@ -42,9 +44,10 @@ function readCursor(value: unknown): string | null {
   } catch {
     return null;
   }
-  if (!Array.isArray(decoded) || decoded.length !== 3) return null;
-  const [digest, occurredAt, id] = decoded as unknown[];
-  return typeof digest === "string" && isIsoDateTime(occurredAt) && readBigInt(id) !== null ? value : null;
+  if (!Array.isArray(decoded) || typeof decoded[0] !== "string") return null;
+  if (decoded.length === 3) return isIsoDateTime(decoded[1]) && readBigInt(decoded[2]) !== null ? value : null;
+  if (decoded.length === 2) return readBigInt(decoded[1]) !== null ? value : null;
+  return null;
 }
 
 /** The checked scalars, by GraphQL name. */

@@ -1,10 +1,12 @@
 // Limits checked when a GraphQL document is validated (HTTP requests, before
 // any SQL runs): nesting depth, an estimated cost, introspection when it is
-// switched off, and operation types the schema lacks (mutations: the API is
-// read-only). PostGraphile v5 has none of these built in.
+// switched off, and operation types the schema lacks (subscriptions).
+// PostGraphile v5 has none of these built in.
 //
-// The cost estimates the rows a request makes the database read or count:
-//   - a connection (auditLogs): 10 plus its page size (`first`, 50 when
+// The cost estimates the rows a request makes the database read, count or
+// write:
+//   - a connection (auditLogs, securityAlerts, an alert's entries, an
+//     endpoint's deliveries): 10 plus its page size (`first`, 50 when
 //     omitted; the largest page when given by a variable, which validation
 //     cannot see);
 //   - totalCount and aggregates: 100 each (they count the whole match);
@@ -13,12 +15,18 @@
 //     a default: 60), always below totalCount, since it reads at most
 //     max + 1 entries;
 //   - groupedAggregates: 500 (a grouped scan of the whole match);
-//   - a plain list at the root (auditEvents): 10;
+//   - a list of rows at the root (auditEvents, webhookEndpoints): 10; a
+//     list inside a row (a delivery's attemptLog): 1 (a small lookup);
+//   - a mutation: 100 (each writes, and records an entry);
 //   - any other field: 0.
-// Fragments are expanded and aliases count separately, so repeating an
-// expensive field under many aliases adds up. (The schema has no nested
-// connections, so costs add up rather than multiply.) Introspection fields are not
-// counted (introspection can be switched off instead).
+// What is asked for each row of a connection or list is paid once per row it
+// can have: the connection's page size, or a list's largest size (LIST_ROWS:
+// a tenant has at most 20 webhook endpoints). So an alert's entries cost
+// their page once per alert of the page (securityAlerts(first: 50) with
+// entries(first: 50): 60 + 50 x 60). Fragments are expanded and aliases
+// count separately, so repeating an expensive field under many aliases adds
+// up. Introspection fields are not counted (introspection can be switched
+// off instead).
 import "postgraphile";
 import { CAPPED_COUNT } from "./capped-count.ts";
 import {
@@ -49,7 +57,19 @@ export interface OperationLimits {
   maxPageSize: number;
 }
 
-const COST = { connection: 10, count: 100, grouped: 500, list: 10, cappedCountBase: 10, cappedCountEntriesPerUnit: 2_000 };
+const COST = { connection: 10, count: 100, grouped: 500, list: 10, nestedList: 1, mutation: 100, cappedCountBase: 10, cappedCountEntriesPerUnit: 2_000 };
+
+/**
+ * The most rows a list field returns, for what is asked of each: webhook
+ * endpoints (at most 20 a tenant, create_webhook_endpoint), a delivery's
+ * attempts (one per retry over 24 hours: under 40 with the worker's backoff).
+ * Any other list: the event catalogue, whose rows have no costly fields.
+ */
+export const LIST_ROWS: Record<string, number> = { webhookEndpoints: 20, attemptLog: 40 };
+const DEFAULT_LIST_ROWS = 100;
+
+/** The fields of a connection that hold its rows: what is asked of them is asked once per row. */
+const CONNECTION_ROW_FIELDS = new Set(["nodes", "edges"]);
 
 interface Walk {
   context: ValidationContext;
@@ -83,17 +103,24 @@ function cappedCountMax(field: FieldNode, operation: OperationDefinitionNode): n
   return CAPPED_COUNT.largestMax;
 }
 
-/** Returns [depth, cost] of a selection set under a parent type. */
+/**
+ * Returns [depth, cost] of a selection set under a parent type, asked for
+ * `rows` parent objects. `pageRows`: when the parent is a connection, how
+ * many rows its page holds (for the rows the parents' connections hold).
+ */
 function measure(
   walk: Walk,
   operation: OperationDefinitionNode,
   selectionSet: SelectionSetNode,
   parentType: GraphQLOutputType,
   depth: number,
+  rows: number,
+  pageRows: number | null,
 ): [number, number] {
   let maxDepth = depth;
   let cost = 0;
   const named = getNamedType(parentType);
+  const isMutationRoot = depth === 0 && operation.operation === "mutation";
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FIELD) {
       const name = selection.name.value;
@@ -101,21 +128,29 @@ function measure(
       const fieldDef = isObjectType(named) || isInterfaceType(named) ? named.getFields()[name] : undefined;
       if (!fieldDef) continue; // unknown fields are reported by the standard rules
       let fieldCost = 0;
+      // The rows the field's own selections are asked for, and the page of a connection.
+      const isPageRows = pageRows !== null && CONNECTION_ROW_FIELDS.has(name);
+      let childRows = isPageRows ? pageRows : rows;
+      let childPageRows: number | null = null;
       const fieldType = getNamedType(fieldDef.type);
-      if (name === "totalCount" || name === "aggregates") fieldCost = COST.count;
+      if (isPageRows) fieldCost = 0; // paid for by the connection
+      else if (isMutationRoot) fieldCost = COST.mutation;
+      else if (name === "totalCount" || name === "aggregates") fieldCost = COST.count;
       else if (name === "cappedCount") {
         fieldCost = COST.cappedCountBase + Math.ceil(cappedCountMax(selection, operation) / COST.cappedCountEntriesPerUnit);
       }
       else if (name === "groupedAggregates") fieldCost = COST.grouped;
       else if (fieldType.name.endsWith("Connection")) {
         const size = pageSize(selection, walk.limits, operation);
-        fieldCost = COST.connection + size; // the rows are paid for here; their fields are free
-      } else if (depth === 0 && isListType(getNullableType(fieldDef.type)) && isObjectType(fieldType)) {
-        fieldCost = COST.list;
+        fieldCost = COST.connection + size; // the rows are paid for here; their own fields are free
+        childPageRows = rows * size;
+      } else if (isListType(getNullableType(fieldDef.type)) && isObjectType(fieldType)) {
+        fieldCost = depth === 0 ? COST.list : COST.nestedList;
+        childRows = rows * (LIST_ROWS[name] ?? DEFAULT_LIST_ROWS);
       }
-      cost += fieldCost;
+      cost += fieldCost * rows;
       if (selection.selectionSet) {
-        const [d, c] = measure(walk, operation, selection.selectionSet, fieldDef.type, depth + 1);
+        const [d, c] = measure(walk, operation, selection.selectionSet, fieldDef.type, depth + 1, childRows, childPageRows);
         maxDepth = Math.max(maxDepth, d);
         cost += c;
       } else {
@@ -123,7 +158,7 @@ function measure(
       }
     } else if (selection.kind === Kind.INLINE_FRAGMENT) {
       const typeCondition = selection.typeCondition ? walk.context.getSchema().getType(selection.typeCondition.name.value) : null;
-      const [d, c] = measure(walk, operation, selection.selectionSet, (typeCondition as GraphQLOutputType | null) ?? parentType, depth);
+      const [d, c] = measure(walk, operation, selection.selectionSet, (typeCondition as GraphQLOutputType | null) ?? parentType, depth, rows, pageRows);
       maxDepth = Math.max(maxDepth, d);
       cost += c;
     } else {
@@ -133,7 +168,7 @@ function measure(
       if (!fragment || walk.visitedFragments.has(name)) continue;
       walk.visitedFragments.add(name);
       const typeCondition = walk.context.getSchema().getType(fragment.typeCondition.name.value);
-      const [d, c] = measure(walk, operation, fragment.selectionSet, (typeCondition as GraphQLOutputType | null) ?? parentType, depth);
+      const [d, c] = measure(walk, operation, fragment.selectionSet, (typeCondition as GraphQLOutputType | null) ?? parentType, depth, rows, pageRows);
       walk.visitedFragments.delete(name);
       maxDepth = Math.max(maxDepth, d);
       cost += c;
@@ -164,7 +199,7 @@ export function makeOperationLimitsRule(limits: OperationLimits): ValidationRule
         );
         return;
       }
-      const [depth, cost] = measure({ context, limits, visitedFragments: new Set() }, operation, operation.selectionSet, root, 0);
+      const [depth, cost] = measure({ context, limits, visitedFragments: new Set() }, operation, operation.selectionSet, root, 0, 1, null);
       if (depth > limits.maxDepth) {
         context.reportError(
           new GraphQLError(`The operation is nested ${depth} levels deep; the limit is ${limits.maxDepth}.`, {
