@@ -2,7 +2,7 @@
 import { readdirSync } from "node:fs";
 import { benchDir } from "./server.ts";
 
-export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http", "load"] as const;
+export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http", "load", "detect"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -25,6 +25,8 @@ export interface BenchOptions {
   bulkRows: number;
   /** Samples per read query and scope. */
   readSamples: number;
+  /** Detect section: timed audit.detect() rounds of ~1,000 new entries. */
+  detectSamples: number;
   /** Load section: read requests/s of the target run (and the capacity search's step), its seconds, the search's highest rate, the writer's fixed rate. */
   loadRate: number;
   loadSeconds: number;
@@ -51,6 +53,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --pairs N             alternating audited/unaudited pairs (full: 5, quick: 3)
   --bulk-rows N         rows of the bulk insert/update statements (full: 100000)
   --samples N           samples per read query and admin scope (full: 40)
+  --detect-samples N    detect: timed audit.detect() rounds of ~1,000 new entries (full: 40,
+                        quick: 5); its mass change deletes --bulk-rows rows
   --load-rate N         load: the admins' requests/s beside the writer, and the step of the
                         capacity search (default: 25)
   --load-seconds N      load: seconds at that rate (full: 180, quick: 4); the writer's
@@ -114,6 +118,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     pairs: quick ? 3 : 5,
     bulkRows: quick ? 5_000 : 100_000,
     readSamples: quick ? 3 : 40,
+    detectSamples: quick ? 5 : 40,
     loadRate: 25,
     loadSeconds: quick ? 4 : 180,
     loadMaxRate: quick ? 50 : 500,
@@ -181,6 +186,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case "--samples":
         o.readSamples = parseCount(value(), "--samples");
+        break;
+      case "--detect-samples":
+        o.detectSamples = parseCount(value(), "--detect-samples");
         break;
       case "--load-rate":
         o.loadRate = parseCount(value(), "--load-rate");

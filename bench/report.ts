@@ -5,6 +5,7 @@ import path from "node:path";
 import type { BulkResult } from "./bulk.ts";
 import type { EquivalenceResult } from "./equivalence.ts";
 import type { HttpResult } from "./http.ts";
+import { renderDetect, type DetectResult } from "./detect.ts";
 import { LOAD_TARGETS, type LoadResult, type LoadStep } from "./load.ts";
 import type { CpuShares } from "./load-cpu.ts";
 import type { WriterFigures } from "./load-writer.ts";
@@ -30,6 +31,8 @@ export interface BenchResults {
   reads: (ReadsResult & { dataset: { reused: boolean; generationSeconds: number | null; heapBytes: number; indexBytes: number; partitions: number } })[];
   http: HttpResult | { skipped: string } | null;
   load: LoadResult | { skipped: string } | null;
+  /** Absent from results written before the section existed. */
+  detect?: DetectResult | null;
   notes: string[];
 }
 
@@ -168,6 +171,7 @@ export function renderMarkdown(r: BenchResults): string {
   }
 
   if (r.load) renderLoad(out, r.load);
+  if (r.detect) renderDetect(out, r.detect);
 
   if (r.notes.length) out.push("", "## Notes", "", ...r.notes.map((x) => `- ${x}`));
   out.push("");

@@ -7,6 +7,7 @@ import { destination, pino } from "pino";
 import { measureBulk } from "./bulk.ts";
 import { checkEquivalence } from "./equivalence.ts";
 import { measureHttp } from "./http.ts";
+import { measureDetect } from "./detect.ts";
 import { measureLoad } from "./load.ts";
 import { describeMachine } from "./machine.ts";
 import { parseOptions, UsageError, type BenchOptions } from "./options.ts";
@@ -66,6 +67,7 @@ async function main(opts: BenchOptions): Promise<void> {
       equivalence: [],
       http: null,
       load: null,
+      detect: null,
       notes: [],
     };
     const fixture = fixtureSize(opts.quick);
@@ -140,6 +142,11 @@ async function main(opts: BenchOptions): Promise<void> {
         const ds = await ensureReadVariant(server, await dataset(opts.rows[0]!), opts.httpVariant, logger);
         results.load = await measureLoad(server, ds, { quick: opts.quick, rate: opts.loadRate, seconds: opts.loadSeconds, maxRate: opts.loadMaxRate, writerRate: opts.writerRate }, logger);
       }
+    }
+
+    // Detection: audit.detect() on a copy of the largest read data set.
+    if (opts.sections.includes("detect")) {
+      results.detect = await measureDetect(server, await dataset(opts.rows[0]!), { quick: opts.quick, samples: opts.detectSamples, massRows: opts.quick ? Math.min(opts.bulkRows, 1000) : opts.bulkRows }, logger);
     }
 
     await dropDatabase(server.rootUrl, TEMPLATE);

@@ -329,21 +329,30 @@ begin
   end if;
   -- a mass change's window is sorted in memory, not on disk
   perform set_config('work_mem', '64MB', true);
-  create temporary table if not exists detect_entries (
-    id bigint, transaction_id bigint, tenant_id uuid, account_id uuid, occurred_at timestamptz,
-    actor_type text, actor_id uuid, actor_email text, actor_name text, actor_key text,
-    action text, resource_type text, event text, entity_id text, entity_label text,
-    old_role text, new_role text, setting_key text) on commit drop;
-  create temporary table if not exists detect_settings (tenant_id uuid primary key, settings jsonb) on commit drop;
-  create temporary table if not exists detect_groups (
-    gid bigint generated always as identity, tenant_id uuid, detector text, incident_key text, actor_type text, actor_id uuid, actor_name text,
-    resource_type text, kind text, threshold integer, window_length interval, min_at timestamptz, max_at timestamptz) on commit drop;
-  create temporary table if not exists detect_signals (
-    tenant_id uuid, detector text, incident_key text, severity text,
-    entry_id bigint, transaction_id bigint, occurred_at timestamptz, account_id uuid,
-    actor_type text, actor_id uuid, actor_email text, actor_name text, event text, resource_type text, action text,
-    kind text, label text, local_time text, is_self boolean, new_role text, session integer not null default 0) on commit drop;
-  truncate pg_temp.detect_entries, pg_temp.detect_settings, pg_temp.detect_groups, pg_temp.detect_signals;
+  -- Working tables, created once per session (creating and dropping them
+  -- every round cost more than the round's own work), emptied at commit.
+  if to_regclass('pg_temp.detect_signals') is null then
+    create temporary table if not exists detect_entries (
+      id bigint, transaction_id bigint, tenant_id uuid, account_id uuid, occurred_at timestamptz,
+      actor_type text, actor_id uuid, actor_email text, actor_name text, actor_key text,
+      action text, resource_type text, event text, entity_id text, entity_label text,
+      old_role text, new_role text, setting_key text, burst_kind text) on commit delete rows;
+    create temporary table if not exists detect_settings (tenant_id uuid primary key, settings jsonb) on commit delete rows;
+    create temporary table if not exists detect_groups (
+      gid bigint generated always as identity, tenant_id uuid, detector text, incident_key text, actor_type text, actor_id uuid, actor_name text,
+      resource_type text, kind text, threshold integer, window_length interval, min_at timestamptz, max_at timestamptz,
+      actor_key text, active_until timestamptz) on commit delete rows;
+    create temporary table if not exists detect_signals (
+      tenant_id uuid, detector text, incident_key text, severity text,
+      entry_id bigint, transaction_id bigint, occurred_at timestamptz, account_id uuid,
+      actor_type text, actor_id uuid, actor_email text, actor_name text, event text, resource_type text, action text,
+      kind text, label text, local_time text, is_self boolean, new_role text, session integer not null default 0) on commit delete rows;
+  end if;
+  -- (empty, unless an earlier call ran in this same transaction)
+  delete from pg_temp.detect_entries;
+  delete from pg_temp.detect_settings;
+  delete from pg_temp.detect_groups;
+  delete from pg_temp.detect_signals;
 
   -- The round's entries that any detector looks at, through the BRIN index.
   insert into pg_temp.detect_entries
@@ -354,15 +363,22 @@ begin
          -- old_values is the whole row)
          case when l.resource_type in ('member', 'invitation') then l.old_values->>'role' end,
          case when l.resource_type in ('member', 'invitation') then l.new_values->>'role' end,
-         case when l.resource_type = 'settings' then coalesce(l.entity_label, l.new_values->>'key', l.old_values->>'key') end
+         case when l.resource_type = 'settings' then coalesce(l.entity_label, l.new_values->>'key', l.old_values->>'key') end,
+         -- each entry is of at most one burst kind (a member addition's action is assign)
+         case when l.event = 'member.added' then 'additions'
+              when l.action in ('delete', 'unassign', 'deactivate', 'remove') then 'deletions'
+              when l.action = 'update' then 'updates' end
     from audit.log l
    where l.transaction_id >= r.from_xid and l.transaction_id < r.to_xid
      and (l.action in ('update', 'delete', 'unassign', 'deactivate', 'remove')
           or l.event in ('member.added', 'invitation.created', 'api_key.created', 'settings.updated'));
   get diagnostics relevant = row_count;
   if relevant > 0 then
-    -- (temporary tables have no statistics until analyzed: the planner needs them)
-    analyze pg_temp.detect_entries;
+    -- (temporary tables have no statistics until analyzed: a large round's
+    -- plans need them; a small one's are right without)
+    if relevant > 5000 then
+      analyze pg_temp.detect_entries;
+    end if;
     insert into pg_temp.detect_settings
     select t.tenant_id, audit_private.tenant_detector_settings(t.tenant_id) from (select distinct e.tenant_id from pg_temp.detect_entries e) t;
     perform audit_private.collect_signals(r.from_xid, r.to_xid);
@@ -676,7 +692,10 @@ as $function$
   -- type's.)
   select l.* from audit.log l
    where burst_entries.actor_id is not null
-     and l.tenant_id = burst_entries.tenant_id and l.actor_id = burst_entries.actor_id and l.resource_type = burst_entries.resource_type
+     -- "is true": a filter, never an index condition, so that the probe
+     -- walks the actor's index (the resource type's would filter out every
+     -- other actor's entries of the window)
+     and l.tenant_id = burst_entries.tenant_id and l.actor_id = burst_entries.actor_id and (l.resource_type = burst_entries.resource_type) is true
      and l.occurred_at >= burst_entries.from_at and l.occurred_at <= burst_entries.to_at and l.actor_type = burst_entries.actor_type
      and case burst_entries.kind when 'additions' then l.event = 'member.added'
                                  when 'deletions' then l.action in ('delete', 'unassign', 'deactivate', 'remove')
@@ -1053,25 +1072,59 @@ begin
   -- round (earlier rounds' entries count too), never past it.
   truncate pg_temp.detect_groups;
   insert into pg_temp.detect_groups (tenant_id, detector, incident_key, actor_type, actor_id, actor_name, resource_type, kind,
-                                     threshold, window_length, min_at, max_at)
+                                     threshold, window_length, min_at, max_at, actor_key)
   select g.tenant_id, g.detector, g.actor_key || case when g.detector = 'mass_change' then '|' || g.resource_type || '|' || g.kind else '' end,
          g.actor_type, g.actor_id, g.actor_name, g.resource_type, g.kind,
          (s.settings #>> array['detectors', g.detector, 'threshold'])::numeric::integer + case when g.detector = 'member_addition_burst' then 1 else 0 end,
          make_interval(mins => (s.settings #>> array['detectors', g.detector, 'window_minutes'])::numeric::integer),
-         g.min_at, g.max_at
+         g.min_at, g.max_at, g.actor_key
     from (
-      -- each entry is of at most one kind (a member addition's action is assign)
-      select e.tenant_id, case when k.kind = 'additions' then 'member_addition_burst' else 'mass_change' end as detector,
-             e.actor_key, e.actor_type, e.actor_id, min(e.actor_name) as actor_name, e.resource_type, k.kind,
+      select e.tenant_id, case when e.burst_kind = 'additions' then 'member_addition_burst' else 'mass_change' end as detector,
+             e.actor_key, e.actor_type, e.actor_id, min(e.actor_name) as actor_name, e.resource_type, e.burst_kind as kind,
              min(e.occurred_at) as min_at, max(e.occurred_at) as max_at
         from pg_temp.detect_entries e
-       cross join lateral (select case when e.event = 'member.added' then 'additions'
-                                       when e.action in ('delete', 'unassign', 'deactivate', 'remove') then 'deletions'
-                                       when e.action = 'update' then 'updates' end as kind) k
-       where k.kind is not null
-       group by e.tenant_id, e.actor_key, e.actor_type, e.actor_id, e.resource_type, k.kind) g
+       where e.burst_kind is not null
+       group by e.tenant_id, e.actor_key, e.actor_type, e.actor_id, e.resource_type, e.burst_kind) g
     join pg_temp.detect_settings s on s.tenant_id = g.tenant_id
    where (s.settings #>> array['detectors', g.detector, 'enabled'])::boolean;
+
+  -- An incident that is going on (an open or acknowledged alert whose last
+  -- entry is within the window) grows by the round's entries that follow it
+  -- without a quiet gap longer than the window: they need no recount of the
+  -- window (which would re-read the whole burst every round).
+  update pg_temp.detect_groups g set active_until = a.last_at
+    from (select g2.gid, max(x.last_at) as last_at
+            from pg_temp.detect_groups g2
+            join audit.alerts x on x.tenant_id = g2.tenant_id and x.detector = g2.detector and x.incident_key = g2.incident_key
+                                and x.status <> 'resolved' and x.last_at >= g2.min_at - g2.window_length
+           group by g2.gid) a
+   where a.gid = g.gid;
+  if found then
+    with chain as (
+      select b.*, bool_or(b.gap) over (partition by b.gid order by b.occurred_at, b.id) as broken
+        from (select e.*, g.gid, g.detector, g.incident_key, g.kind,
+                     e.occurred_at - coalesce(lag(e.occurred_at) over (partition by g.gid order by e.occurred_at, e.id), g.active_until)
+                       > g.window_length as gap
+                from pg_temp.detect_groups g
+                join pg_temp.detect_entries e
+                  on e.tenant_id = g.tenant_id and e.actor_key = g.actor_key and e.resource_type = g.resource_type and e.burst_kind = g.kind
+               where g.active_until is not null) b),
+    grown as (
+      insert into pg_temp.detect_signals (tenant_id, detector, incident_key, severity, entry_id, transaction_id, occurred_at, account_id,
+        actor_type, actor_id, actor_email, actor_name, event, resource_type, action, kind, label, local_time, is_self)
+      select c.tenant_id, c.detector, c.incident_key,
+             case when c.detector = 'mass_change' and c.kind = 'deletions' then 'high' else 'medium' end,
+             c.id, c.transaction_id, c.occurred_at, c.account_id, c.actor_type, c.actor_id, c.actor_email, c.actor_name, c.event, c.resource_type, c.action,
+             c.kind, c.entity_label, null, false
+        from chain c
+       where not c.broken)
+    -- what follows a quiet gap is a new burst: counted as usual, from there
+    -- (a group with nothing after a gap is done: min_at null)
+    update pg_temp.detect_groups g set min_at = f.first_broken
+      from (select c.gid, min(c.occurred_at) filter (where c.broken) as first_broken from chain c group by c.gid) f
+     where f.gid = g.gid;
+    delete from pg_temp.detect_groups g where g.min_at is null;
+  end if;
 
   -- Only groups that can reach their threshold are read whole: count at most
   -- threshold entries of the window around the round's entries.
@@ -1114,7 +1167,9 @@ begin
   -- Incidents: an actor's signals of a detector, split where more than the
   -- detector's window passes between two of them (a round after a pause
   -- holds months of entries: each quiet gap starts a new incident).
-  analyze pg_temp.detect_signals;
+  if (select count(*) from pg_temp.detect_signals) > 5000 then
+    analyze pg_temp.detect_signals;
+  end if;
   with spread as (
     -- only incidents whose signals span more than the window can split
     select x.tenant_id, x.detector, x.incident_key, w.window_length
@@ -1423,8 +1478,10 @@ create or replace function audit_private.signal_details(tenant_id uuid, detector
  stable
  set search_path to 'pg_catalog', 'pg_temp'
 as $function$
+declare
+  ranking constant jsonb := case when detector = 'role_escalation' then audit_private.tenant_detector_settings(tenant_id)->'role_ranking' end;
 begin
-  -- (plpgsql: the temporary tables exist only while audit.detect() runs)
+  -- (plpgsql: the working tables exist only in the sessions that ran audit.detect())
   return jsonb_strip_nulls(jsonb_build_object(
     'counts', (select coalesce(jsonb_object_agg(k.kind, k.n), '{}') from (
                  select s.kind, count(*) as n from pg_temp.detect_signals s
@@ -1456,7 +1513,7 @@ begin
         where s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector and s.incident_key = signal_details.incident_key
           and s.session = signal_details.session and (signal_details.from_xid is null or s.transaction_id >= signal_details.from_xid)
           and s.new_role is not null
-        order by audit_private.role_rank(audit_private.tenant_detector_settings(signal_details.tenant_id)->'role_ranking', s.new_role) desc nulls last
+        order by audit_private.role_rank(ranking, s.new_role) desc nulls last
         limit 1) end,
     'kind', (select min(s.kind) from pg_temp.detect_signals s
               where signal_details.detector = 'mass_change' and s.tenant_id = signal_details.tenant_id and s.detector = signal_details.detector

@@ -113,6 +113,22 @@ describe("npm start on a fresh data folder", () => {
     expect(account.body.data.auditLogs.totalCount).toBeGreaterThan(0);
     expect(account.body.data.auditLogs.totalCount).toBeLessThan(tenant.body.data.auditLogs.totalCount);
     expect((await gql(app, null, "{ auditLogs { totalCount } }")).status).toBe(401);
+
+    // The first detection round runs once the demo is loaded: its incidents are alerts.
+    const alertsQuery = "{ securityAlerts(first: 100) { totalCount nodes { detector severity summary accountId } } }";
+    let alerts: { totalCount: number; nodes: { detector: string; severity: string; summary: string; accountId: string | null }[] } | null = null;
+    for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+      alerts = (await gql(app, app.tokens.tenantAdmin, alertsQuery)).body.data.securityAlerts;
+      if (alerts && alerts.nodes.some((a) => a.detector === "mass_change")) break;
+    }
+    const detectors = new Set(alerts!.nodes.map((a) => a.detector));
+    expect([...detectors].sort()).toEqual(["after_hours_settings_change", "mass_change", "role_escalation", "unexpected_api_key_creator"]);
+    expect(alerts!.nodes.find((a) => a.detector === "mass_change")).toMatchObject({ severity: "high", summary: expect.stringMatching(/^Max Mustermann .* 20 processes/) });
+    expect(out).not.toMatch(/"msg":"detection round failed"/);
+    const accountAlerts = (await gql(app, app.tokens.accountAdmin, alertsQuery)).body.data.securityAlerts;
+    expect(accountAlerts.totalCount).toBeGreaterThan(0);
+    expect(accountAlerts.totalCount).toBeLessThan(alerts!.totalCount);
+    expect(new Set(accountAlerts.nodes.map((a: { accountId: string | null }) => a.accountId)).size).toBe(1);
     expect((await fetch(`${app.url}/graphiql`)).status).toBe(200);
     first = { total: tenant.body.data.auditLogs.totalCount, tenantToken: app.tokens.tenantAdmin };
 
