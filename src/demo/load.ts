@@ -108,6 +108,26 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
       dates.push(...batch.map((tx) => tx.at.toISOString()));
     }
 
+    // 1b. Each tenant admin sets the tenant's detector settings, on the first
+    //     morning (recorded as security_policy.updated, dated like the rest).
+    for (const tenant of DEMO_TENANTS) {
+      const admin = tenant.people.find((p) => p.role === "tenant_admin")!;
+      const first = timeline.find((t) => t.tenantId === tenant.id);
+      if (!first) continue;
+      await client.query("begin");
+      try {
+        await client.query("select audit.set_context($1::jsonb)", [JSON.stringify({ actor_type: "user", actor_id: admin.id, request_id: "demo-setup" })]);
+        await client.query("select audit.set_detector_settings($1, $2::jsonb)", [tenant.id, JSON.stringify(tenant.detectorSettings)]);
+        const { rows } = await client.query<{ demo_txid: string }>("select txid_current()::text as demo_txid");
+        await client.query("commit");
+        txids.push(rows[0]!.demo_txid);
+        dates.push(new Date(first.at.getTime() + 45 * 60_000).toISOString());
+      } catch (err) {
+        await client.query("rollback").catch(() => undefined);
+        throw err;
+      }
+    }
+
     // 2. The planned dates, in one maintenance transaction.
     const tenantIds = DEMO_TENANTS.map((t) => t.id);
     await client.query("begin");
@@ -140,23 +160,7 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
       throw err;
     }
 
-    // 3. Each tenant admin sets the tenant's detector settings (recorded as
-    //    security_policy.updated, now), before the first detection round reads
-    //    the story.
-    for (const tenant of DEMO_TENANTS) {
-      const admin = tenant.people.find((p) => p.role === "tenant_admin")!;
-      await client.query("begin");
-      try {
-        await client.query("select audit.set_context($1::jsonb)", [JSON.stringify({ actor_type: "user", actor_id: admin.id, request_id: "demo-setup" })]);
-        await client.query("select audit.set_detector_settings($1, $2::jsonb)", [tenant.id, JSON.stringify(tenant.detectorSettings)]);
-        await client.query("commit");
-      } catch (err) {
-        await client.query("rollback").catch(() => undefined);
-        throw err;
-      }
-    }
-
-    // 4. Partitions for the past years (moves rows out of the default partition).
+    // 3. Partitions for the past years (moves rows out of the default partition).
     const { rows: parts } = await client.query<{ created: number }>("select audit.ensure_partitions() as created");
     const { rows: stats } = await client.query<{ entries: string; oldest: Date; newest: Date; in_default: string }>(
       `select count(*)::text as entries, min(occurred_at) as oldest, max(occurred_at) as newest,
