@@ -57,7 +57,7 @@ export interface LoadDemoOptions {
 
 function transactionSql(tx: DemoTransaction, asAppUser: boolean): string {
   const parts = ["begin"];
-  if (asAppUser) parts.push("set local role app_user");
+  if (asAppUser && !tx.asOwner) parts.push("set local role app_user");
   for (const step of tx.steps) {
     parts.push(`select audit.set_context(${lit({ json: { ...step.actor, ...step.context } })})`);
     parts.push(...step.sql);
@@ -106,26 +106,6 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
       if (found.length !== batch.length) throw new Error(`demo: expected ${batch.length} transaction ids, got ${found.length}`);
       txids.push(...found);
       dates.push(...batch.map((tx) => tx.at.toISOString()));
-    }
-
-    // 1b. Each tenant admin sets the tenant's detector settings, on the first
-    //     morning (recorded as security_policy.updated, dated like the rest).
-    for (const tenant of DEMO_TENANTS) {
-      const admin = tenant.people.find((p) => p.role === "tenant_admin")!;
-      const first = timeline.find((t) => t.tenantId === tenant.id);
-      if (!first) continue;
-      await client.query("begin");
-      try {
-        await client.query("select audit.set_context($1::jsonb)", [JSON.stringify({ actor_type: "user", actor_id: admin.id, request_id: "demo-setup" })]);
-        await client.query("select audit.set_detector_settings($1, $2::jsonb)", [tenant.id, JSON.stringify(tenant.detectorSettings)]);
-        const { rows } = await client.query<{ demo_txid: string }>("select txid_current()::text as demo_txid");
-        await client.query("commit");
-        txids.push(rows[0]!.demo_txid);
-        dates.push(new Date(first.at.getTime() + 45 * 60_000).toISOString());
-      } catch (err) {
-        await client.query("rollback").catch(() => undefined);
-        throw err;
-      }
     }
 
     // 2. The planned dates, in one maintenance transaction.

@@ -31,6 +31,8 @@ export interface DemoTransaction {
   at: Date;
   tenantId: string;
   steps: DemoStep[];
+  /** Runs as the owner, not as app_user: what the owner or a DBA does (detector settings). */
+  asOwner?: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -239,6 +241,15 @@ class TenantStory {
     this.as(admin, this.at(0, 9, 20), [
       insertRows("app.settings", [tenantSetting, ...credentials].map((s) => ({ id: s.id, tenant_id: t.id, account_id: s.accountId, key: s.key, value: { json: s.value } }))),
     ]);
+    // The tenant admin has the tenant's detector settings set (the owner's
+    // audit.set_detector_settings; recorded as security_policy.updated).
+    this.transactions.push({
+      // (no draw from the story's generator: the rest of the story stays as it was)
+      at: new Date(this.start + 9 * 3_600_000 + 25 * MINUTE_MS),
+      tenantId: t.id,
+      asOwner: true,
+      steps: [{ actor: this.user(admin), context: { request_id: "req_demo_detector_settings" }, sql: [`select audit.set_detector_settings(${lit(t.id)}, ${lit({ json: t.detectorSettings })})`] }],
+    });
     const key: ApiKey = { id: this.rng.uuid(), accountId: null, name: "Nightly integration", revoked: false };
     this.apiKeys.push(key);
     this.as(admin, this.at(0, 9, 35), [this.apiKeyInsert(key, admin)]);
