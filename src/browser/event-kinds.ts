@@ -1,11 +1,13 @@
 // Who writes each catalogued event (audit.events.kind), as the page names it:
 // the capture of a tracked table (a change), the application's own events
-// (sign-ins, views, runs), or the API's record of reads and exports of the
-// audit log itself (access). The menus group events by kind; the list and
-// the details panel name the kind of entries that are not changes.
+// (sign-ins, views, runs), the API's record of reads and exports of the
+// audit log itself (access), or the API's mutations on an admin's behalf
+// (admin: detector settings, alerts acknowledged or resolved, webhook
+// endpoints). The menus group events by kind; the list and the details panel
+// name the kind of entries that are not changes.
 import type { CatalogueEvent } from "./queries.ts";
 
-export type EventKind = "trigger" | "application" | "access";
+export type EventKind = "trigger" | "application" | "access" | "admin";
 
 /** The resource type of access events (migrations/tracking.sql), for a catalogue read without kinds. */
 export const ACCESS_RESOURCE = "audit_log";
@@ -15,6 +17,7 @@ export const KIND_GROUPS: Record<EventKind, string> = {
   trigger: "Changes",
   application: "Application events",
   access: "Access to the audit log",
+  admin: "Admin actions",
 };
 
 /** The tag of an entry that is not a change. */
@@ -22,9 +25,10 @@ export const KIND_TAGS: Record<EventKind, string | null> = {
   trigger: null,
   application: "Application event",
   access: "Access",
+  admin: "Admin action",
 };
 
-const KINDS: readonly EventKind[] = ["trigger", "application", "access"];
+const KINDS: readonly EventKind[] = ["trigger", "application", "access", "admin"];
 
 function isKind(value: unknown): value is EventKind {
   return (KINDS as readonly unknown[]).includes(value);

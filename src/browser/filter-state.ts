@@ -1,6 +1,9 @@
 // The page's filters: the view kept in the URL (read leniently, written
 // short), pinned to instants once per load, and turned into the API's
-// GraphQL filter and the export's query string.
+// GraphQL filter and the export's query string. Besides the filters the
+// page and the export share (src/shared/filters.ts), the page has one of its
+// own: `alert`, the entries of one security alert (the Security view's
+// "Open in Audit Logs"), which the export cannot apply (see exportBlocker).
 import {
   FILTER_PARAMS as PARAM, filterParams, isActionOrEvent, isEntityId, isEntityLabel, isEventName, isResourceType, isUuid, isoInstant,
   type ResolvedFilters,
@@ -36,11 +39,22 @@ export interface Filters {
   entityId: string | null;
   /** The start of the entity's name, as recorded in each entry (a snapshot: older entries keep older names). */
   entityLabel: string | null;
+  /** The entries of this security alert (its id), as the API's `alertId` filter finds them. */
+  alertId: string | null;
 }
 
 export const EMPTY_FILTERS: Filters = {
-  action: null, resourceType: null, range: DEFAULT_RANGE, from: null, to: null, actorId: null, entityId: null, entityLabel: null,
+  action: null, resourceType: null, range: DEFAULT_RANGE, from: null, to: null, actorId: null, entityId: null, entityLabel: null, alertId: null,
 };
+
+/** The URL parameter of the alert filter (the page's own: not one the export knows). */
+export const ALERT_PARAM = "alert";
+const ALERT_ID = /^[1-9]\d{0,18}$/;
+
+/** Filters pinned to instants, with the page's own alert filter. */
+export interface PageResolvedFilters extends ResolvedFilters {
+  alertId?: string | null;
+}
 
 /**
  * Reads filters from a page URL's query string. Lenient: a value that makes
@@ -48,6 +62,7 @@ export const EMPTY_FILTERS: Filters = {
  */
 export function parseFilters(params: URLSearchParams): Filters {
   const { action, resourceType, range: rangeRaw, actorId, entityId, entityLabel, ...bounds } = filterParams(params);
+  const alertId = params.get(ALERT_PARAM)?.trim() ?? "";
   const from = isoInstant(bounds.from);
   const to = isoInstant(bounds.to);
   let range: RangeKey = (RANGE_KEYS as readonly string[]).includes(rangeRaw ?? "") ? (rangeRaw as RangeKey) : DEFAULT_RANGE;
@@ -62,6 +77,7 @@ export function parseFilters(params: URLSearchParams): Filters {
     actorId: actorId !== null && isUuid(actorId) ? actorId.toLowerCase() : null,
     entityId: entityId !== null && isEntityId(entityId) ? entityId : null,
     entityLabel: entityLabel !== null && isEntityLabel(entityLabel) ? entityLabel : null,
+    alertId: ALERT_ID.test(alertId) ? alertId : null,
   };
 }
 
@@ -75,10 +91,12 @@ function toParams(values: Partial<Record<keyof typeof PARAM, string | null>>): U
   return p;
 }
 
-/** The query string of a view; the default range is left out to keep URLs short. */
+/** The query string of a view; the default range is left out to keep URLs short. The alert comes last. */
 export function filtersToParams(f: Filters): URLSearchParams {
   const custom = f.range === "custom";
-  return toParams({ ...f, range: f.range === DEFAULT_RANGE ? null : f.range, from: custom ? f.from : null, to: custom ? f.to : null });
+  const p = toParams({ ...f, range: f.range === DEFAULT_RANGE ? null : f.range, from: custom ? f.from : null, to: custom ? f.to : null });
+  if (f.alertId) p.set(ALERT_PARAM, f.alertId);
+  return p;
 }
 
 export function filtersEqual(a: Filters, b: Filters): boolean {
@@ -90,7 +108,7 @@ export function filtersEqual(a: Filters, b: Filters): boolean {
  * the list, its count, the chart and an export all cover the same entries
  * even while new ones arrive.
  */
-export function resolveFilters(f: Filters, now: Date): ResolvedFilters {
+export function resolveFilters(f: Filters, now: Date): PageResolvedFilters {
   let from: string | null;
   let to: string | null;
   if (f.range === "custom") {
@@ -101,11 +119,14 @@ export function resolveFilters(f: Filters, now: Date): ResolvedFilters {
     to = new Date(now.getTime() + 1).toISOString();
     from = new Date(now.getTime() - RANGE_MS[f.range]).toISOString();
   }
-  return { action: f.action, resourceType: f.resourceType, actorId: f.actorId, entityId: f.entityId, entityLabel: f.entityLabel, from, to };
+  return {
+    action: f.action, resourceType: f.resourceType, actorId: f.actorId, entityId: f.entityId, entityLabel: f.entityLabel, from, to,
+    alertId: f.alertId,
+  };
 }
 
 /** The connection-filter input of the `auditLogs` connection for these filters. */
-export function toGraphQLFilter(r: ResolvedFilters): Record<string, unknown> {
+export function toGraphQLFilter(r: PageResolvedFilters): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   const occurredAt: Record<string, string> = {};
   if (r.from) occurredAt.greaterThanOrEqualTo = r.from;
@@ -118,10 +139,32 @@ export function toGraphQLFilter(r: ResolvedFilters): Record<string, unknown> {
   // A prefix, so that "Invoice" finds "Invoice bot"; case as recorded.
   // people type names in any case: "invoice" finds "Invoice bot"
   if (r.entityLabel) filter.entityLabel = { startsWithInsensitive: r.entityLabel };
+  if (r.alertId) filter.alertId = { equalTo: r.alertId };
   return filter;
 }
 
-/** Export query parameters: the resolved filters, explicit bounds included. */
-export function resolvedToParams(r: ResolvedFilters): URLSearchParams {
-  return toParams(r);
+/**
+ * Whether the export (GET /export, src/server/routes/export-params.ts) filters
+ * by alert. It does not yet: it refuses the `alert` parameter (400, "unknown
+ * parameter"), so an export can never silently widen to every entry.
+ */
+export const EXPORT_FILTERS_BY_ALERT = false;
+
+/** Why the export cannot run for these filters (the page says so beside its buttons), or null when it can. */
+export function exportBlocker(r: PageResolvedFilters): string | null {
+  if (r.alertId && !EXPORT_FILTERS_BY_ALERT) {
+    return `The export cannot filter by alert yet: remove the “Alert #${r.alertId}” filter to export.`;
+  }
+  return null;
+}
+
+/**
+ * Export query parameters: the resolved filters, explicit bounds included.
+ * The alert filter is passed on too: an export server that does not know it
+ * refuses the request rather than export more than the list shows.
+ */
+export function resolvedToParams(r: PageResolvedFilters): URLSearchParams {
+  const p = toParams(r);
+  if (r.alertId) p.set(ALERT_PARAM, r.alertId);
+  return p;
 }

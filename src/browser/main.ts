@@ -1,12 +1,14 @@
 // The Audit Logs page: sign-in, filters in the URL, the activity chart, the
-// list with cursor pagination, the details panel and the export.
+// list with cursor pagination, the details panel and the export; and which
+// view the URL shows (Audit Logs at /, Security at /security: security-view.ts),
+// with the sidebar's count of open alerts.
 import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
 import { byId, h, replace } from "./dom.ts";
 import { runExport } from "./export.ts";
 import {
-  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
+  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, exportBlocker, filtersEqual, filtersToParams, parseFilters,
   resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
 } from "./filter-state.ts";
 import { KIND_GROUPS, KIND_TAGS, accessResources, eventsByKind, kindOfEntry } from "./event-kinds.ts";
@@ -17,6 +19,10 @@ import {
   fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
   type Actor, type Bucket, type BucketSize, type CatalogueEvent, type ListedEntry, type MatchCount,
 } from "./queries.ts";
+import { setRouteHandler } from "./router.ts";
+import { startSecurityBadge, stopSecurityBadge } from "./security-badge.ts";
+import { ENTRY_PARAM, SECURITY_PATH, securityTabOf } from "./security-state.ts";
+import { configureSecurityView, hideSecurity, showSecurity } from "./security-view.ts";
 import { clearSession, isExpired, loadSession, saveSession, type Session } from "./session.ts";
 import { ROLE_TITLES, isAdminRole } from "../shared/admin-roles.ts";
 import type { DemoToken } from "../shared/demo-token.ts";
@@ -36,6 +42,10 @@ const state = {
   loadingMore: false,
   accountNames: new Map<string, string>(),
   selectedId: null as string | null,
+  /** An entry to open once the list shows it (`entry` in the URL: a link from an alert's details). */
+  pendingEntry: null as string | null,
+  /** The Audit Logs view is on screen with its list loaded for `filters`. */
+  logsShown: false,
   /** Aborts every request of the current view when the filters change. */
   view: new AbortController(),
   exporting: null as AbortController | null,
@@ -75,12 +85,16 @@ function signOut(message: string | null): void {
   state.exporting?.abort();
   clearSession();
   state.session = null;
+  state.logsShown = false;
   closeDetails(false);
+  stopSecurityBadge();
+  hideSecurity();
   showSignIn(message);
 }
 
 async function showSignIn(message: string | null): Promise<void> {
   byId("app").hidden = true;
+  byId("security-view").hidden = true;
   byId("identity").hidden = true;
   const root = byId("signin");
   root.hidden = false;
@@ -177,12 +191,9 @@ function renderIdentity(): void {
 
 async function showApp(): Promise<void> {
   byId("signin").hidden = true;
-  byId("app").hidden = false;
   renderIdentity();
-  state.filters = parseFilters(new URLSearchParams(location.search));
-  renderFilters();
-  renderExport();
-  loadView();
+  startSecurityBadge(() => state.session?.token ?? null, (err) => handleError(err, () => undefined));
+  route();
   const session = state.session;
   if (!session) return;
   try {
@@ -193,6 +204,70 @@ async function showApp(): Promise<void> {
   } catch (err) {
     handleError(err, (m) => setStatus(m));
   }
+}
+
+// ---------------------------------------------------------------------------
+// Views: Audit Logs at /, Security at /security (and /security/settings)
+// ---------------------------------------------------------------------------
+
+/** Marks the sidebar's link of the view on screen. */
+function markNav(view: "logs" | "security"): void {
+  for (const link of document.querySelectorAll<HTMLAnchorElement>("nav.sidebar a[data-view]")) {
+    const current = link.dataset.view === view;
+    link.classList.toggle("selected", current);
+    if (current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+const ENTRY_ID = /^\d{1,19}$/;
+
+/** Draws the view of the current URL (sign-in done). */
+function route(): void {
+  if (!state.session) return;
+  const tab = securityTabOf(location.pathname);
+  if (tab) {
+    markNav("security");
+    state.view.abort();
+    state.logsShown = false;
+    closeDetails(false, false);
+    byId("app").hidden = true;
+    showSecurity(tab);
+    return;
+  }
+  markNav("logs");
+  hideSecurity();
+  byId("app").hidden = false;
+  document.title = "Audit Logs · Audit Trail";
+  const params = new URLSearchParams(location.search);
+  const entry = params.get(ENTRY_PARAM);
+  state.pendingEntry = entry && ENTRY_ID.test(entry) ? entry : null;
+  const filters = parseFilters(params);
+  if (!state.logsShown || !filtersEqual(filters, state.filters)) {
+    state.filters = filters;
+    state.logsShown = true;
+    closeDetails(false, false);
+    renderFilters();
+    renderExport();
+    loadView();
+    return;
+  }
+  // Same list (Back or Forward between an entry's details and none).
+  if (state.pendingEntry && state.entries.some((e) => e.id === state.pendingEntry)) openDetails(state.pendingEntry);
+  else closeDetails(false, false);
+}
+
+setRouteHandler(route);
+configureSecurityView({ session: () => state.session, handleError });
+
+/** Drops the `entry` parameter (its details panel was closed or shows another entry). */
+function dropEntryParam(): void {
+  const params = new URLSearchParams(location.search);
+  if (!params.has(ENTRY_PARAM)) return;
+  params.delete(ENTRY_PARAM);
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+  state.pendingEntry = null;
 }
 
 // ---------------------------------------------------------------------------
@@ -286,10 +361,23 @@ function renderFilters(): void {
         })))
     : null;
 
+  // The entries of one security alert ("Open in Audit Logs"): a chip that links back to the alert and removes the filter.
+  const alertChip = f.alertId
+    ? h("div", { className: "field" },
+      h("span", { className: "field-label", id: "filter-alert-label" }, "Security alert"),
+      h("span", { className: "chip", id: "filter-alert", "data-alert": f.alertId },
+        h("a", { href: `${SECURITY_PATH}?alert=${encodeURIComponent(f.alertId)}`, "data-nav": "", title: "Show the alert in Security" }, `Alert #${f.alertId}`),
+        h("button", {
+          type: "button", className: "chip-remove", id: "filter-alert-remove", "aria-label": `Remove the filter Alert #${f.alertId}`,
+          onclick: () => setFilters({ ...state.filters, alertId: null }),
+        }, "×")))
+    : null;
+
   const isDefault = filtersEqual(f, EMPTY_FILTERS);
   const form = byId<HTMLFormElement>("filters");
   form.onsubmit = (e) => e.preventDefault();
   replace(form,
+    alertChip,
     select("filter-action", "Action", f.action ?? "", actionOptions, (v) => setFilters({ ...state.filters, action: v || null })),
     select("filter-resource", "Resource type", f.resourceType ?? "", resourceOptions,
       (v) => setFilters({ ...state.filters, resourceType: v || null })),
@@ -358,6 +446,10 @@ function loadView(): void {
     document.body.dataset.firstPageMs = String(Math.round(performance.now() - started));
     renderRows(true);
     void resolveAccountNames(page.entries, signal);
+    // A link to one entry (from an alert's details) opens it once it is listed.
+    const pending = state.pendingEntry;
+    if (pending && page.entries.some((e) => e.id === pending)) openDetails(pending);
+    else if (pending) dropEntryParam();
   }, (err: unknown) => {
     byId("entries").removeAttribute("aria-busy");
     replace(byId("rows"));
@@ -582,6 +674,7 @@ async function loadMore(): Promise<void> {
 function openDetails(id: string): void {
   const entry = state.entries.find((e) => e.id === id);
   if (!entry) return;
+  if (state.pendingEntry !== id) dropEntryParam();
   state.selectedId = id;
   for (const row of document.querySelectorAll<HTMLElement>("#rows tr[data-id]")) row.classList.toggle("selected", row.dataset.id === id);
   const panel = byId("details");
@@ -597,9 +690,11 @@ function openDetails(id: string): void {
   panel.querySelector<HTMLButtonElement>(".icon-button")?.focus();
 }
 
-function closeDetails(restoreFocus: boolean): void {
+/** Closes the panel; `dropEntry` also drops an `entry` link parameter from the URL. */
+function closeDetails(restoreFocus: boolean, dropEntry = true): void {
   const panel = byId("details");
   if (panel.hidden) return;
+  if (dropEntry) dropEntryParam();
   panel.hidden = true;
   document.body.classList.remove("details-open");
   const id = state.selectedId;
@@ -623,16 +718,19 @@ function renderExport(count?: number): void {
   else if (!state.exporting) expectedCount = null;
   if (state.exporting) return;
   const root = byId("export");
+  // Never an export wider than the list: a filter the export cannot apply turns it off, and says why.
+  const blocked = exportBlocker(state.resolved);
   replace(root,
-    h("button", { type: "button", className: "ghost", id: "export-csv", onclick: () => void startExport("csv") }, "Export CSV"),
-    h("button", { type: "button", className: "ghost", id: "export-jsonl", onclick: () => void startExport("jsonl") }, "Export JSON Lines"),
-    h("div", { id: "export-status", className: "export-status", role: "status" }),
+    h("button", { type: "button", className: "ghost", id: "export-csv", disabled: blocked !== null, "aria-describedby": blocked ? "export-blocked" : undefined, onclick: () => void startExport("csv") }, "Export CSV"),
+    h("button", { type: "button", className: "ghost", id: "export-jsonl", disabled: blocked !== null, "aria-describedby": blocked ? "export-blocked" : undefined, onclick: () => void startExport("jsonl") }, "Export JSON Lines"),
+    h("div", { id: "export-status", className: "export-status", role: "status" },
+      blocked ? h("span", { id: "export-blocked" }, blocked) : null),
   );
 }
 
 async function startExport(format: ExportFormat): Promise<void> {
   const session = state.session;
-  if (!session || state.exporting) return;
+  if (!session || state.exporting || exportBlocker(state.resolved)) return;
   const controller = new AbortController();
   state.exporting = controller;
   const expected = expectedCount;
@@ -669,14 +767,6 @@ async function startExport(format: ExportFormat): Promise<void> {
 // ---------------------------------------------------------------------------
 // Start
 // ---------------------------------------------------------------------------
-
-window.addEventListener("popstate", () => {
-  if (!state.session) return;
-  state.filters = parseFilters(new URLSearchParams(location.search));
-  closeDetails(false);
-  renderFilters();
-  loadView();
-});
 
 // Relative times ("5 minutes ago") stay true while the page is open.
 setInterval(() => {

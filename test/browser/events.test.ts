@@ -93,7 +93,7 @@ test("application events are found by their action and resource; without a label
   // The menus group the catalogue's events by who writes them.
   await page.waitForFunction(() => document.querySelectorAll("#filter-action optgroup").length > 2);
   const groups = await page.locator("#filter-action optgroup").evaluateAll((gs) => gs.map((g) => g.getAttribute("label")));
-  expect(groups).toEqual(["Action type", "Changes", "Application events", "Access to the audit log"]);
+  expect(groups).toEqual(["Action type", "Changes", "Application events", "Access to the audit log", "Admin actions"]);
   const appEvents = await page.locator('#filter-action optgroup[label="Application events"] option').allTextContents();
   expect(appEvents).toEqual(expect.arrayContaining(["User signed in", "Sign-in failed", "Process run requested", "Settings viewed"]));
   const actionTypes = await page.locator('#filter-action optgroup[label="Action type"] option').allTextContents();

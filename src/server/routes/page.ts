@@ -1,5 +1,7 @@
 // The built Audit Logs page (npm run build: src/browser into dist/web): its
-// index.html at `/`, under a strict Content-Security-Policy, and its assets.
+// index.html at `/` and at the paths of its other views (the Security view,
+// so that a reload or a shared link of it works), under a strict
+// Content-Security-Policy, and its assets.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +25,9 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
 ].join("; ");
 
+/** The URLs the page answers: Audit Logs at `/`, Security at /security (src/browser/security-state.ts). */
+export const PAGE_PATHS = ["/", "/index.html", "/security", "/security/settings"];
+
 export function mountPage(app: Express, distDir: string): void {
   const indexFile = path.join(distDir, "index.html");
   const sendIndex = (_req: Request, res: Response) => {
@@ -33,7 +38,7 @@ export function mountPage(app: Express, distDir: string): void {
     res.set({ "Content-Security-Policy": CONTENT_SECURITY_POLICY, "Cache-Control": "no-cache", "X-Frame-Options": "DENY" });
     res.sendFile(indexFile);
   };
-  app.get(["/", "/index.html"], sendIndex);
+  app.get(PAGE_PATHS, sendIndex);
   // Vite names assets by content hash: they never change under a name.
   app.use("/assets", express.static(path.join(distDir, "assets"), { immutable: true, maxAge: "1y", fallthrough: true, index: false }));
 }
