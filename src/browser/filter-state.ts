@@ -143,26 +143,7 @@ export function toGraphQLFilter(r: PageResolvedFilters): Record<string, unknown>
   return filter;
 }
 
-/**
- * Whether the export (GET /export, src/server/routes/export-params.ts) filters
- * by alert. It does not yet: it refuses the `alert` parameter (400, "unknown
- * parameter"), so an export can never silently widen to every entry.
- */
-export const EXPORT_FILTERS_BY_ALERT = false;
-
-/** Why the export cannot run for these filters (the page says so beside its buttons), or null when it can. */
-export function exportBlocker(r: PageResolvedFilters): string | null {
-  if (r.alertId && !EXPORT_FILTERS_BY_ALERT) {
-    return `The export cannot filter by alert yet: remove the “Alert #${r.alertId}” filter to export.`;
-  }
-  return null;
-}
-
-/**
- * Export query parameters: the resolved filters, explicit bounds included.
- * The alert filter is passed on too: an export server that does not know it
- * refuses the request rather than export more than the list shows.
- */
+/** Export query parameters: the resolved filters, explicit bounds included, and the alert (the export filters by it too). */
 export function resolvedToParams(r: PageResolvedFilters): URLSearchParams {
   const p = toParams(r);
   if (r.alertId) p.set(ALERT_PARAM, r.alertId);

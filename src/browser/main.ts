@@ -8,7 +8,7 @@ import { renderDetails } from "./details.ts";
 import { byId, h, replace } from "./dom.ts";
 import { runExport } from "./export.ts";
 import {
-  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, exportBlocker, filtersEqual, filtersToParams, parseFilters,
+  EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
   resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
 } from "./filter-state.ts";
 import { KIND_GROUPS, KIND_TAGS, accessResources, eventsByKind, kindOfEntry } from "./event-kinds.ts";
@@ -718,19 +718,16 @@ function renderExport(count?: number): void {
   else if (!state.exporting) expectedCount = null;
   if (state.exporting) return;
   const root = byId("export");
-  // Never an export wider than the list: a filter the export cannot apply turns it off, and says why.
-  const blocked = exportBlocker(state.resolved);
   replace(root,
-    h("button", { type: "button", className: "ghost", id: "export-csv", disabled: blocked !== null, "aria-describedby": blocked ? "export-blocked" : undefined, onclick: () => void startExport("csv") }, "Export CSV"),
-    h("button", { type: "button", className: "ghost", id: "export-jsonl", disabled: blocked !== null, "aria-describedby": blocked ? "export-blocked" : undefined, onclick: () => void startExport("jsonl") }, "Export JSON Lines"),
-    h("div", { id: "export-status", className: "export-status", role: "status" },
-      blocked ? h("span", { id: "export-blocked" }, blocked) : null),
+    h("button", { type: "button", className: "ghost", id: "export-csv", onclick: () => void startExport("csv") }, "Export CSV"),
+    h("button", { type: "button", className: "ghost", id: "export-jsonl", onclick: () => void startExport("jsonl") }, "Export JSON Lines"),
+    h("div", { id: "export-status", className: "export-status", role: "status" }),
   );
 }
 
 async function startExport(format: ExportFormat): Promise<void> {
   const session = state.session;
-  if (!session || state.exporting || exportBlocker(state.resolved)) return;
+  if (!session || state.exporting) return;
   const controller = new AbortController();
   state.exporting = controller;
   const expected = expectedCount;

@@ -18,6 +18,8 @@ export interface ResolvedFilters {
   from: string | null;
   /** Exclusive upper bound. */
   to: string | null;
+  /** The entries of one security alert (its id), as the API's `alertId` filter finds them. */
+  alertId?: string | null;
 }
 
 /** Query parameter of each filter, in the page's URL and in export requests. */
@@ -30,11 +32,13 @@ export const FILTER_PARAMS = {
   actorId: "user",
   entityId: "entity",
   entityLabel: "label",
+  alertId: "alert",
 } as const;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const NAME_RE = /^[a-z][a-z_]{0,62}$/;
 const ACTION_RE = /^[a-z][a-z_]{0,62}(\.[a-z][a-z_]{0,62})?$/;
+const BIGINT_ID_RE = /^[1-9][0-9]{0,18}$/;
 export const MAX_ENTITY_ID = 200;
 /** audit.record_event and audit.record_access refuse longer labels. */
 export const MAX_ENTITY_LABEL = 500;
@@ -55,6 +59,11 @@ export function isActionOrEvent(value: string): boolean {
 
 export function isResourceType(value: string): boolean {
   return NAME_RE.test(value);
+}
+
+/** A positive id of a bigint column (an alert's), written plainly. */
+export function isBigintId(value: string): boolean {
+  return BIGINT_ID_RE.test(value) && BigInt(value) <= 9_223_372_036_854_775_807n;
 }
 
 export function isEntityId(value: string): boolean {
@@ -88,5 +97,6 @@ export function filterParams(params: URLSearchParams): Record<keyof typeof FILTE
     actorId: read(FILTER_PARAMS.actorId),
     entityId: read(FILTER_PARAMS.entityId),
     entityLabel: read(FILTER_PARAMS.entityLabel),
+    alertId: read(FILTER_PARAMS.alertId),
   };
 }

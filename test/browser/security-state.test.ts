@@ -4,7 +4,7 @@
 // the settings patch (only what changed) and which field an API error names.
 import { describe, expect, test } from "vitest";
 import { fieldOfError, readSettings, settingsPatch, timeZoneNames } from "../../src/browser/detector-settings.ts";
-import { EMPTY_FILTERS, exportBlocker, filtersToParams, parseFilters, resolveFilters, resolvedToParams, toGraphQLFilter } from "../../src/browser/filter-state.ts";
+import { EMPTY_FILTERS, filtersToParams, parseFilters, resolveFilters, resolvedToParams, toGraphQLFilter } from "../../src/browser/filter-state.ts";
 import {
   DEFAULT_ALERT_FILTERS, alertGraphQLFilter, auditLogsUrlOfAlert, parseSecurityParams, securityParams, securityTabOf,
 } from "../../src/browser/security-state.ts";
@@ -52,16 +52,14 @@ describe("an alert's entries in Audit Logs", () => {
     expect(new URL(auditLogsUrlOfAlert(alert, "99"), "http://x").searchParams.get("entry")).toBe("99");
   });
 
-  test("the alert filter reaches the GraphQL filter, round-trips through the URL, and blocks the export", () => {
+  test("the alert filter reaches the GraphQL filter, round-trips through the URL, and goes to the export", () => {
     const f = { ...EMPTY_FILTERS, resourceType: "process", alertId: "12" };
     expect(filtersToParams(f).toString()).toBe("resource=process&alert=12");
     expect(parseFilters(filtersToParams(f))).toEqual(f);
     const r = resolveFilters(f, new Date("2026-03-10T12:00:00.000Z"));
     expect(toGraphQLFilter(r)).toMatchObject({ alertId: { equalTo: "12" }, resourceType: { equalTo: "process" } });
-    // Passed on to the export, which refuses a parameter it does not know rather than export everything
+    // The export filters by it too (src/server/routes/export-params.ts)
     expect(resolvedToParams(r).get("alert")).toBe("12");
-    expect(exportBlocker(r)).toMatch(/Alert #12/);
-    expect(exportBlocker(resolveFilters(EMPTY_FILTERS, new Date()))).toBeNull();
     expect(parseFilters(new URLSearchParams("alert=abc")).alertId).toBeNull();
     expect(parseFilters(new URLSearchParams("alert=0")).alertId).toBeNull();
   });

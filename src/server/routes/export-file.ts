@@ -42,6 +42,16 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
   // a prefix taken literally, in any case (what the page's search sends: the
   // API's startsWithInsensitive), no pattern characters
   if (filters.entityLabel) where.push(`starts_with(lower(l.entity_label), lower(${add(filters.entityLabel)}))`);
+  if (filters.alertId) {
+    // The alert's entries as the database defines them (audit.security_alert_entries:
+    // its ids, or its descriptor past 1,000), under the export's own row-level
+    // security: an alert out of the admin's scope has no entries. Its span
+    // bounds the index scan.
+    const alert = add(filters.alertId);
+    where.push(`l.occurred_at >= (select a.first_at from audit.alerts a where a.id = ${alert}::bigint)`);
+    where.push(`l.occurred_at <= (select a.last_at from audit.alerts a where a.id = ${alert}::bigint)`);
+    where.push(`l.id in (select e.id from audit.alerts a cross join lateral audit.security_alert_entries(a) e where a.id = ${alert}::bigint)`);
+  }
   if (after) where.push(`(l.occurred_at, l.id) < (${add(after.occurredAt)}::timestamptz, ${add(after.id)}::bigint)`);
   const text = `
     select l.id::text as "id",

@@ -1,7 +1,8 @@
 // The filters of an export request, read from the query string the page
 // writes (resolvedToParams of src/browser/filter-state.ts).
 import {
-  FILTER_PARAMS as PARAM, MAX_ENTITY_ID, MAX_ENTITY_LABEL, filterParams, isActionOrEvent, isEntityId, isEntityLabel, isResourceType, isUuid, isoInstant,
+  FILTER_PARAMS as PARAM, MAX_ENTITY_ID, MAX_ENTITY_LABEL, filterParams, isActionOrEvent, isBigintId, isEntityId, isEntityLabel, isResourceType, isUuid,
+  isoInstant,
   type ResolvedFilters,
 } from "../../shared/filters.ts";
 import { ISO_DATETIME_EXAMPLE, isIsoDateTime } from "../iso-datetime.ts";
@@ -16,7 +17,9 @@ export class FilterError extends Error {
  * silently widen.
  */
 export function parseResolvedParams(params: URLSearchParams): ResolvedFilters {
-  const known = new Set<string>([PARAM.action, PARAM.resourceType, PARAM.from, PARAM.to, PARAM.actorId, PARAM.entityId, PARAM.entityLabel, "format"]);
+  const known = new Set<string>([
+    PARAM.action, PARAM.resourceType, PARAM.from, PARAM.to, PARAM.actorId, PARAM.entityId, PARAM.entityLabel, PARAM.alertId, "format",
+  ]);
   const seen = new Set<string>();
   for (const key of params.keys()) {
     if (!known.has(key)) throw new FilterError(`unknown parameter "${key}"`);
@@ -27,7 +30,7 @@ export function parseResolvedParams(params: URLSearchParams): ResolvedFilters {
     if (params.get(key)!.trim() === "") throw new FilterError(`parameter "${key}" is empty: give it a value or leave it out`);
   }
   // (no range: the page sends its bounds, and "range" is an unknown parameter here)
-  const { action, resourceType, actorId, entityId, entityLabel, from: fromRaw, to: toRaw } = filterParams(params);
+  const { action, resourceType, actorId, entityId, entityLabel, alertId, from: fromRaw, to: toRaw } = filterParams(params);
   if (action !== null && !isActionOrEvent(action)) {
     throw new FilterError(`action must be an action such as "update" or an event such as "member.removed", got "${action}"`);
   }
@@ -41,11 +44,12 @@ export function parseResolvedParams(params: URLSearchParams): ResolvedFilters {
   if (entityLabel !== null && !isEntityLabel(entityLabel)) {
     throw new FilterError(`label must be at most ${MAX_ENTITY_LABEL} characters, without NUL characters`);
   }
+  if (alertId !== null && !isBigintId(alertId)) throw new FilterError(`alert must be the id of a security alert (a positive whole number), got "${alertId}"`);
   for (const [name, raw] of [["from", fromRaw], ["to", toRaw]] as const) {
     // Strictly ISO: Date.parse would also read "1" (the year 2001) or roll 2026-02-30 over into March.
     if (raw !== null && !isIsoDateTime(raw)) throw new FilterError(`${name} must be an ISO 8601 date-time such as ${ISO_DATETIME_EXAMPLE}, got "${raw}"`);
   }
   const from = isoInstant(fromRaw);
   const to = isoInstant(toRaw);
-  return { action, resourceType, actorId: actorId?.toLowerCase() ?? null, entityId, entityLabel, from, to };
+  return { action, resourceType, actorId: actorId?.toLowerCase() ?? null, entityId, entityLabel, from, to, alertId };
 }

@@ -8,9 +8,12 @@ const USER = "0b7c2e52-8f7e-4a55-9d6c-1f3b7b0f2a11";
 
 describe("filters", () => {
   test("export parameters are strict", () => {
-    const r = { action: "update", resourceType: "api_key", actorId: USER, entityId: "x,y", entityLabel: "Invoice 50%_& co", from: "2026-01-01T00:00:00.000Z", to: null };
+    const r = { action: "update", resourceType: "api_key", actorId: USER, entityId: "x,y", entityLabel: "Invoice 50%_& co", from: "2026-01-01T00:00:00.000Z", to: null, alertId: null };
     expect(parseResolvedParams(resolvedToParams(r))).toEqual(r);
     expect(parseResolvedParams(resolvedToParams({ ...r, entityLabel: null }))).toEqual({ ...r, entityLabel: null });
+    // the page's alert filter (Open in Audit Logs) reaches the export too
+    expect(parseResolvedParams(resolvedToParams({ ...r, alertId: "12" }))).toEqual({ ...r, alertId: "12" });
+    expect(() => parseResolvedParams(new URLSearchParams("alert=12x"))).toThrow(/alert must be the id of a security alert/);
     expect(() => parseResolvedParams(new URLSearchParams({ label: "x".repeat(501) }))).toThrow(/label must be at most 500 characters/);
     expect(() => parseResolvedParams(new URLSearchParams({ label: "a\0b" }))).toThrow(/without NUL/);
     expect(() => parseResolvedParams(new URLSearchParams("user=bob"))).toThrow(FilterError);

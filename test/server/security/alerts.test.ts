@@ -7,6 +7,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../../src/server/app.ts";
+import { webRoutes } from "../../../src/server/routes/web-routes.ts";
 import { createTestDatabase, type TestDatabase } from "../../support/database.ts";
 import { lastEntryId, type LogEntry } from "../../support/fixtures.ts";
 import { accountAdmin, data, gql, seedWorld, sign, startTestServer, tenantAdmin, type World } from "../helpers.ts";
@@ -110,7 +111,8 @@ beforeAll(async () => {
 
   const { rows } = await owner.query<{ id: string }>("select id::text from audit.alerts where tenant_id = $1 order by detected_at desc, id desc", [a.tenantId]);
   aNewestFirst = rows.map((r) => r.id);
-  server = await startTestServer(db);
+  // (with the page's routes: the export filters by alert too)
+  server = await startTestServer(db, { routes: webRoutes({ demoTokens: null }) });
 });
 afterAll(async () => {
   await server?.close();
@@ -413,5 +415,50 @@ describe("the access log (ACCESS_LOG=all) records entries read through alerts", 
     await data(all, tenantAdmin(w.b), `mutation ($id: BigInt!) { acknowledgeSecurityAlert(input: { id: $id }) { securityAlert { entries(first: 1) { nodes { id } } } } }`, { id: alert.b });
     const got = await views(mark);
     expect(got.map((v) => [v.tenant_id, v.context.filter])).toEqual([[w.b.tenantId, { alertId: { equalTo: alert.b } }]]);
+  });
+});
+
+describe("GET /export?alert=: the alert's entries, exported", () => {
+  const exported = async (token: string, query: string): Promise<{ status: number; ids: string[]; body: string }> => {
+    const res = await fetch(`${server.url}/export?format=jsonl&${query}`, { headers: { authorization: `Bearer ${token}` } });
+    const body = await res.text();
+    const ids = res.status === 200 ? body.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id) : [];
+    return { status: res.status, ids, body };
+  };
+
+  it("exports exactly what the database reads as the alert's entries, in each admin's scope, by ids and by descriptor", async () => {
+    const cases: [string, string, ReturnType<typeof claimsOfTenantAdmin>][] = [
+      [tenantAdmin(w.a), alert.x, claimsOfTenantAdmin(w.a)],
+      [tenantAdmin(w.a), alert.tenantLevel, claimsOfTenantAdmin(w.a)],
+      [tenantAdmin(w.a), alert.descriptorTenant, claimsOfTenantAdmin(w.a)],
+      [accountAdmin(w.a, w.a.accountId), alert.leaky, claimsOfAccountAdmin(w.a)],
+      [accountAdmin(w.a, w.a.accountId), alert.descriptorX, claimsOfAccountAdmin(w.a)],
+    ];
+    for (const [token, id, claims] of cases) {
+      const got = await exported(token, `alert=${id}`);
+      expect(got.status, id).toBe(200);
+      const want = await entriesInScope(authPool, claims, id);
+      expect(want.length, id).toBeGreaterThan(0);
+      expect(got.ids, id).toEqual(want);
+    }
+    // combined with another filter
+    const narrowed = await exported(tenantAdmin(w.a), `alert=${alert.descriptorTenant}&action=process.deleted`);
+    expect(narrowed.ids.length).toBeGreaterThan(0);
+    expect(narrowed.ids.length).toBeLessThan((await entriesInScope(authPool, claimsOfTenantAdmin(w.a), alert.descriptorTenant)).length);
+  });
+
+  it("an alert out of the admin's scope exports nothing: another tenant's, another account's, a tenant-level one for an account admin", async () => {
+    expect((await exported(tenantAdmin(w.a), `alert=${alert.b}`)).ids).toEqual([]);
+    expect((await exported(accountAdmin(w.a, w.a.otherAccountId), `alert=${alert.x}`)).ids).toEqual([]);
+    expect((await exported(accountAdmin(w.a, w.a.accountId), `alert=${alert.tenantLevel}`)).ids).toEqual([]);
+    expect((await exported(tenantAdmin(w.a), "alert=999999999")).ids).toEqual([]);
+  });
+
+  it("refuses an alert that is not an id, with a clear message", async () => {
+    for (const bad of ["abc", "0", "-1", "1.5", "99999999999999999999"]) {
+      const got = await exported(tenantAdmin(w.a), `alert=${encodeURIComponent(bad)}`);
+      expect(got.status, bad).toBe(400);
+      expect(got.body, bad).toContain("alert must be the id of a security alert");
+    }
   });
 });
