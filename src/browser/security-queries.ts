@@ -1,23 +1,11 @@
 // The Security view's GraphQL operations: the alerts (a page, one with its
 // entries, the open ones for the sidebar's badge), acknowledging and
 // resolving them, and the detector settings.
+import type { AuditEntry } from "../shared/entry.ts";
 import { graphql } from "./api.ts";
 
-export interface AlertEntry {
-  id: string;
-  occurredAt: string;
-  accountId: string | null;
-  actorType: string;
-  actorId: string | null;
-  actorEmail: string | null;
-  actorName: string | null;
-  action: string;
-  resourceType: string;
-  entityId: string;
-  entityLabel: string | null;
-  event: string;
-  description: string | null;
-}
+/** An entry of an alert, as the details panel lists it: the entry without its values and context. */
+export type AlertEntry = Omit<AuditEntry, "tenantId" | "oldValues" | "newValues" | "context" | "transactionId">;
 
 export interface SecurityAlert {
   id: string;
