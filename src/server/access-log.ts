@@ -214,8 +214,7 @@ export class AccessLog {
 
   private async insert(claims: AuditClaims, entry: AccessEntry): Promise<string | null> {
     if (!this.pool) throw new Error("the access log is off");
-    // The request's scope, plus the token's email and name when it has them.
-    const settings = { "jwt.claims.email": claims.email ?? "", "jwt.claims.name": claims.name ?? "" };
+    // The request's scope (with the token's email and name: scopePgSettings).
     const id = await withScopedTransaction(
       this.pool,
       claims,
@@ -226,7 +225,7 @@ export class AccessLog {
         );
         return rows[0]?.id ?? null;
       },
-      { statementTimeoutMs: this.statementTimeoutMs, readOnly: false, settings },
+      { statementTimeoutMs: this.statementTimeoutMs, readOnly: false },
     );
     if (id !== null) this.counts.written++;
     return id;

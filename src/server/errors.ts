@@ -23,7 +23,7 @@ const DATABASE_ERRORS: Record<string, { message: string; code: string }> = {
 
 /**
  * Errors the database's own functions raise for the client (RAISE in the
- * security monitoring functions, migrations/current.sql): their message is
+ * security monitoring functions, db/schema/security-monitoring.sql): their message is
  * written for the admin ("updateDetectorSettings: only tenant admins can
  * change the detector settings; ...") and reaches them as it is, with a code
  * by SQLSTATE. The same SQLSTATE raised by PostgreSQL itself ("permission

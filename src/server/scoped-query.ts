@@ -10,8 +10,6 @@ export interface ScopedQueryOptions {
   statementTimeoutMs?: number;
   /** Start the transaction READ ONLY (default true). */
   readOnly?: boolean;
-  /** More transaction-local settings, beside the scope's (e.g. the token's jwt.claims.email). */
-  settings?: Record<string, string>;
 }
 
 /**
@@ -19,13 +17,8 @@ export interface ScopedQueryOptions {
  * scopePgSettings, transaction-local, in one statement, the way PostGraphile
  * applies a request's pgSettings. The client must log in as audit_authenticator.
  */
-export async function setTransactionScope(
-  client: pg.ClientBase,
-  claims: ScopeClaims,
-  options: ScopeSettingsOptions,
-  extra: Record<string, string> = {},
-): Promise<void> {
-  const settings = { ...scopePgSettings(claims, options), ...extra };
+export async function setTransactionScope(client: pg.ClientBase, claims: ScopeClaims, options: ScopeSettingsOptions): Promise<void> {
+  const settings = scopePgSettings(claims, options);
   await client.query("select set_config(s.key, s.value, true) from json_each_text($1::json) s", [JSON.stringify(settings)]);
 }
 
@@ -44,7 +37,7 @@ export async function withScopedTransaction<T>(
   return inTransaction(
     pool,
     async (client) => {
-      await setTransactionScope(client, claims, { statementTimeoutMs: options.statementTimeoutMs ?? 10_000 }, options.settings);
+      await setTransactionScope(client, claims, { statementTimeoutMs: options.statementTimeoutMs ?? 10_000 });
       return work(client);
     },
     { begin: options.readOnly === false ? "begin" : "begin read only" },

@@ -126,11 +126,13 @@ function columnBehavior(capabilities: readonly Capability[]): string {
   return parts.join(" ");
 }
 
-const qualifiedName = (pg: { schemaName?: string; name?: string } | undefined) =>
-  pg?.schemaName && pg.name ? `${pg.schemaName}.${pg.name}` : "";
+/** A resource's schema-qualified name ("audit.log"), or "" for one without a schema (virtual, a partition's). */
+export function qualifiedName(entity: { extensions?: { pg?: unknown } } | undefined): string {
+  const pg = entity?.extensions?.pg as { schemaName?: string; name?: string } | undefined;
+  return pg?.schemaName && pg.name ? `${pg.schemaName}.${pg.name}` : "";
+}
 
-const isExposed = (resource: { extensions?: { pg?: unknown } } | undefined) =>
-  EXPOSED.has(qualifiedName(resource?.extensions?.pg as { schemaName?: string; name?: string } | undefined));
+const isExposed = (resource: { extensions?: { pg?: unknown } } | undefined) => EXPOSED.has(qualifiedName(resource));
 
 export const AuditExposurePlugin: GraphileConfig.Plugin = {
   name: "AuditExposurePlugin",

@@ -30,6 +30,7 @@ import { connection, SafeError, type ConnectionStep } from "postgraphile/grafast
 import type { GraphQLInputFieldConfig } from "postgraphile/graphql";
 import { sql, type SQL } from "postgraphile/pg-sql2";
 import { wrapPlans } from "postgraphile/utils";
+import { qualifiedName } from "./exposure.ts";
 import { byTimeThenId } from "./ordering.ts";
 
 /** The name of the filter field on AuditLogFilter, and its input type. */
@@ -77,11 +78,6 @@ export function alertEntriesCondition(log: SQL, alertId: SQL): SQL {
 }
 
 const BIGINT = /^-?\d{1,19}$/;
-
-function qualifiedName(entity: { extensions?: { pg?: { schemaName?: string; name?: string } } } | undefined): string {
-  const pg = entity?.extensions?.pg;
-  return pg?.schemaName && pg.name ? `${pg.schemaName}.${pg.name}` : "";
-}
 
 const tablesByRegistry = new WeakMap<object, Map<string, PgResource>>();
 
