@@ -56,3 +56,9 @@ export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   if (!el) throw new Error(`#${id} is missing from index.html`);
   return el as T;
 }
+
+/** A message box (an error unless said otherwise) with a "Try again" button when there is something to retry. */
+export function messageBox(message: string, retry?: () => void, kind: "info" | "error" = "error"): HTMLDivElement {
+  return h("div", { className: kind === "error" ? "alert" : "info" }, message,
+    retry ? h("button", { type: "button", className: "ghost small", onclick: retry }, "Try again") : null);
+}

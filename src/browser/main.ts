@@ -5,7 +5,7 @@
 import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
-import { byId, h, replace } from "./dom.ts";
+import { byId, h, messageBox, replace } from "./dom.ts";
 import { runExport } from "./export.ts";
 import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
@@ -406,9 +406,7 @@ function renderFilters(): void {
 // ---------------------------------------------------------------------------
 
 function setStatus(message: string, retry?: () => void, kind: "info" | "error" = "error"): void {
-  replace(byId("list-status"),
-    message ? h("div", { className: kind === "error" ? "alert" : "info" }, message,
-      retry ? h("button", { type: "button", className: "ghost small", onclick: retry }, "Try again") : null) : null);
+  replace(byId("list-status"), message ? messageBox(message, retry, kind) : null);
 }
 
 function loadView(): void {

@@ -6,7 +6,7 @@ import { ApiError } from "./api.ts";
 import { renderAlertDetails, severityBadge, statusBadge } from "./alert-details.ts";
 import { renderSettingsForm } from "./detector-settings-form.ts";
 import { DETECTORS, DETECTOR_NAMES, SEVERITIES, SEVERITY_LABELS, detectorName } from "./detectors.ts";
-import { byId, h, replace } from "./dom.ts";
+import { byId, h, messageBox, replace } from "./dom.ts";
 import { describeActor, formatLocal, formatNumber, formatRelative, shortId } from "./format.ts";
 import { fetchAccountNames } from "./queries.ts";
 import { refreshSecurityBadge } from "./security-badge.ts";
@@ -143,8 +143,7 @@ function renderFilters(): void {
 }
 
 function setStatus(message: string, retry?: () => void): void {
-  replace(byId("alerts-status"),
-    message ? h("div", { className: "alert" }, message, retry ? h("button", { type: "button", className: "ghost small", onclick: retry }, "Try again") : null) : null);
+  replace(byId("alerts-status"), message ? messageBox(message, retry) : null);
 }
 
 function skeletonRows(): HTMLElement[] {
@@ -358,7 +357,7 @@ async function openAlert(id: string, fromList: boolean): Promise<void> {
       h("header", { className: "details-header" },
         h("h2", { id: "alert-details-title" }, `Alert #${id}`),
         h("button", { type: "button", className: "icon-button", "aria-label": "Close alert details", onclick: () => closeAlertDetails(true, true) }, "×")),
-      h("div", { className: "alert" }, m, retry ? h("button", { type: "button", className: "ghost small", onclick: retry }, "Try again") : null))),
+      messageBox(m, retry))),
     () => void openAlert(id, false));
   }
 }
@@ -463,7 +462,6 @@ async function showSettings(status: string | null = null): Promise<void> {
     }, { status });
   } catch (err) {
     root.removeAttribute("aria-busy");
-    ctx?.handleError(err, (m, retry) => replace(root, h("div", { className: "alert" }, m,
-      retry ? h("button", { type: "button", className: "ghost small", onclick: retry }, "Try again") : null)), () => void showSettings());
+    ctx?.handleError(err, (m, retry) => replace(root, messageBox(m, retry)), () => void showSettings());
   }
 }
