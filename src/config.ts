@@ -44,6 +44,14 @@ export interface Config {
   webhookRetryBaseMs: number;
   /** Pause between two runs of the security detectors (audit.detect()), in milliseconds. */
   detectIntervalMs: number;
+  /** Ed25519 private key (PEM) that signs seals; the embedded default generates one in DATA_DIR. */
+  sealPrivateKeyFile: string | null;
+  /** Trusted Ed25519 public keys (PEM, one or more) that verify seals; the embedded default's is in DATA_DIR. */
+  sealPublicKeyFile: string | null;
+  /** Pause between two sealing runs of the server, in milliseconds (0: the server does not seal). */
+  sealIntervalMs: number;
+  /** Pause between two verifications of every tenant's seals by the server, in milliseconds (0: never). */
+  verifyIntervalMs: number;
 }
 
 /**
@@ -113,6 +121,13 @@ export function parseInteger(raw: string | null, name: string, fallback: number,
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new ConfigError(`${name} must be a whole number between ${min} and ${max}, got "${raw}"`);
   }
+  return n;
+}
+
+/** An interval in milliseconds: 0 (off) or between min and a week. */
+export function parseInterval(raw: string | null, name: string, fallback: number, min: number): number {
+  const n = parseInteger(raw, name, fallback, 0, 7 * 86_400_000);
+  if (n !== 0 && n < min) throw new ConfigError(`${name} must be 0 (off) or at least ${min} milliseconds, got "${raw}"`);
   return n;
 }
 
@@ -234,6 +249,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     webhookPollMs: parseInteger(nonEmpty(env, "WEBHOOK_POLL_MS"), "WEBHOOK_POLL_MS", 2_000, 50, 600_000),
     webhookRetryBaseMs: parseInteger(nonEmpty(env, "WEBHOOK_RETRY_BASE_MS"), "WEBHOOK_RETRY_BASE_MS", 30_000, 10, 3_600_000),
     detectIntervalMs: parseInteger(nonEmpty(env, "DETECT_INTERVAL_MS"), "DETECT_INTERVAL_MS", 15_000, 100, 86_400_000),
+    sealPrivateKeyFile: nonEmpty(env, "SEAL_PRIVATE_KEY_FILE"),
+    sealPublicKeyFile: nonEmpty(env, "SEAL_PUBLIC_KEY_FILE"),
+    sealIntervalMs: parseInterval(nonEmpty(env, "SEAL_INTERVAL_MS"), "SEAL_INTERVAL_MS", 60_000, 100),
+    verifyIntervalMs: parseInterval(nonEmpty(env, "VERIFY_INTERVAL_MS"), "VERIFY_INTERVAL_MS", 86_400_000, 1_000),
   };
 }
 

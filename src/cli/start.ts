@@ -3,12 +3,16 @@
 // then the HTTP server (GraphQL, GraphiQL, health check); then, in the
 // background, moves entries out of the default partition and keeps
 // partitions ahead daily, runs the security detectors every
-// DETECT_INTERVAL_MS and posts their webhooks; stops cleanly on SIGINT /
-// SIGTERM.
+// DETECT_INTERVAL_MS and posts their webhooks, seals the log every
+// SEAL_INTERVAL_MS and verifies the seals every VERIFY_INTERVAL_MS; stops
+// cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
 import { startDetection } from "../db/detection.ts";
+import { resolveSealKeys } from "../sealing/key-config.ts";
+import { startSealing } from "../sealing/sealer.ts";
+import { startVerification } from "../sealing/verification-loop.ts";
 import { startLogMaintenance } from "../db/migrate.ts";
 import { demoState, loadDemo } from "../demo/load.ts";
 import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
@@ -28,6 +32,8 @@ process.env.GRAPHILE_ENV ??= "production";
 async function main(): Promise<void> {
   const config = loadConfig(process.env, process.argv.slice(2));
   assertServerConfig(config);
+  // Seal keys before the database: an unusable key file stops start-up with its name.
+  const sealKeys = resolveSealKeys(config);
   const db: PreparedDatabase = await prepareDatabase(config, logger);
 
   // From here on a signal stops whatever is running, then the database.
@@ -118,6 +124,31 @@ async function main(): Promise<void> {
     });
     webhooks.start();
     steps.unshift({ name: "webhook deliveries", run: () => webhooks.stop() });
+
+    // Tamper evidence, after the demo is loaded: every SEAL_INTERVAL_MS the
+    // log's new rounds are sealed and signed (with the key this process holds;
+    // without one, \`npm run seal\` runs where the key is), and every
+    // VERIFY_INTERVAL_MS every tenant's seals are verified.
+    let firstSealing: Promise<unknown> | undefined;
+    if (sealKeys.signing && config.sealIntervalMs > 0) {
+      const sealing = startSealing({ connectionString: db.ownerUrl, signing: sealKeys.signing, intervalMs: config.sealIntervalMs, logger });
+      firstSealing = sealing.firstRun;
+      steps.unshift({ name: "sealing", run: () => sealing.stop() });
+      logger.info({ keyId: sealKeys.signing.keyId, keys: sealKeys.source, intervalMs: config.sealIntervalMs }, "sealing the log");
+    } else {
+      logger.info(sealKeys.signing ? "sealing is off in this process (SEAL_INTERVAL_MS=0)" : "sealing is not done by this process (no SEAL_PRIVATE_KEY_FILE): run `npm run seal` where the key is");
+    }
+    if (sealKeys.publicKeys && config.verifyIntervalMs > 0) {
+      const verification = startVerification({
+        connectionString: db.ownerUrl,
+        publicKeys: sealKeys.publicKeys,
+        intervalMs: config.verifyIntervalMs,
+        unsealedAfterMs: 2 * (config.sealIntervalMs || 60_000),
+        logger,
+        after: firstSealing,
+      });
+      steps.unshift({ name: "verification", run: () => verification.stop() });
+    }
   } catch (err) {
     await db.stop();
     throw err;

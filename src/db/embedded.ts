@@ -230,7 +230,7 @@ async function copiedBinDir(packagedBin: string, log: Logger): Promise<string> {
 }
 
 /** What this module keeps in a data folder. */
-const OWN_ENTRIES = new Set(["credentials.json", "jwt-secret", "pg"]);
+const OWN_ENTRIES = new Set(["credentials.json", "jwt-secret", "pg", "seal-private-key.pem", "seal-public-key.pem"]);
 
 /**
  * Creates the data folder. As root, the postgres user must be able to enter

@@ -113,6 +113,8 @@ export async function loadDemo(ownerUrl: string, logger: Logger, options: LoadDe
     await client.query("begin");
     try {
       await client.query("set local audit.maintenance = 'on'");
+      // journaled (audit.maintenance_journal) under this reason, like any maintenance
+      await client.query("set local audit.maintenance_reason = 'demo: the planned dates of the demo story'");
       const moved = await client.query(
         `update audit.log l set occurred_at = p.at
            from unnest($1::bigint[], $2::timestamptz[]) as p(txid, at)

@@ -1,0 +1,384 @@
+// `npm run verify` against the database: every seal in range recomputed, and
+// the log compared with it, entry by entry. Nothing here trusts a function of
+// the database (an attacker with superuser could replace audit.verify()):
+// the entries are read as PostgreSQL's own text of each column, and the
+// canonical form, the leaf hashes, the Merkle roots, the seal hashes, the
+// chain and the signatures are all computed here. Seals and entries are read
+// in one repeatable-read snapshot, so that a round sealed meanwhile is not
+// half seen.
+import type { KeyObject } from "node:crypto";
+import pg from "pg";
+import { leafHash, sealHash, type CanonicalEntry, type SealFields } from "./canonical.ts";
+import { verifySealSignature } from "./keys.ts";
+import { merkleRoot } from "./merkle.ts";
+
+export const VERIFY_STATUSES = ["ok", "modified", "missing", "inserted", "chain_broken", "bad_signature", "maintenance", "unsealed"] as const;
+export type VerifyStatus = (typeof VERIFY_STATUSES)[number];
+
+/** Statuses that are not findings: `npm run verify` exits 0 on these alone. */
+export const BENIGN_STATUSES: readonly VerifyStatus[] = ["ok", "maintenance"];
+
+/** One status of one sealed round (seq null: entries of the tenant outside every seal). */
+export interface RoundResult {
+  tenantId: string;
+  seq: string | null;
+  occurredFrom: string | null;
+  occurredTo: string | null;
+  status: VerifyStatus;
+  entryIds: string[];
+  detail: string | null;
+}
+
+export interface TenantVerification {
+  tenantId: string;
+  seals: number;
+  entries: number;
+  /** Findings per status other than ok ({} when the log matched its seals). */
+  findings: Partial<Record<VerifyStatus, number>>;
+}
+
+export interface VerifyOptions {
+  tenantId?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+  /** Trusted public keys by key id; null: signatures not checked. */
+  publicKeys: Map<string, KeyObject> | null;
+  /** Entries waiting this long behind a stalled sealer are reported unsealed. */
+  unsealedAfterMs: number;
+  /** Rows fetched per round trip. */
+  batchSize?: number;
+}
+
+export interface VerifyResult {
+  rounds: RoundResult[];
+  tenants: TenantVerification[];
+  signaturesChecked: boolean;
+  ms: number;
+}
+
+interface SealRow {
+  seq: string;
+  from_xid: string;
+  to_xid: string;
+  sealed_through_xid: string;
+  entry_count: number;
+  first_id: string | null;
+  last_id: string | null;
+  occurred_from_micros: string | null;
+  occurred_to_micros: string | null;
+  occurred_from: string | null;
+  occurred_to: string | null;
+  merkle_root: string;
+  previous_hash: string | null;
+  supersedes: string | null;
+  reason: string | null;
+  key_id: string;
+  signature: string;
+  seal_hash: string;
+  sealed_at_micros: string;
+  superseded_by: string | null;
+}
+
+const MICROS = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
+const ISO = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+// Only core casts and functions: each column as PostgreSQL's own text.
+const ENTRY_COLUMNS = [
+  "l.id::text", MICROS("l.occurred_at"), "l.tenant_id::text", "l.account_id::text", "l.actor_type::text", "l.actor_id::text",
+  "l.actor_email", "l.actor_name", "l.action", "l.resource_type", "l.entity_id", "l.event",
+  "l.old_values::text", "l.new_values::text", "l.context::text", "l.transaction_id::text", "l.entity_label",
+].join(", ");
+
+const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
+
+function toEntry(r: (string | null)[]): CanonicalEntry {
+  return {
+    id: r[0]!, occurredAtMicros: r[1]!, tenantId: r[2]!, accountId: r[3]!, actorType: r[4]!, actorId: r[5]!,
+    actorEmail: r[6]!, actorName: r[7]!, action: r[8]!, resourceType: r[9]!, entityId: r[10]!, event: r[11]!,
+    oldValues: r[12]!, newValues: r[13]!, context: r[14]!, transactionId: r[15]!, entityLabel: r[16]!,
+  } as CanonicalEntry;
+}
+
+function fieldsOf(tenantId: string, s: SealRow): SealFields {
+  return {
+    tenantId, seq: s.seq, fromXid: s.from_xid, toXid: s.to_xid, sealedThroughXid: s.sealed_through_xid,
+    entryCount: String(s.entry_count), firstId: s.first_id, lastId: s.last_id,
+    occurredFromMicros: s.occurred_from_micros, occurredToMicros: s.occurred_to_micros, merkleRoot: s.merkle_root,
+    previousHash: s.previous_hash, supersedes: s.supersedes, reason: s.reason, keyId: s.key_id, sealedAtMicros: s.sealed_at_micros,
+  };
+}
+
+/** The tenants to verify: one, or every tenant with seals or entries (a loose index scan of the log's key). */
+async function tenantsToVerify(client: pg.ClientBase, tenantId: string | null | undefined): Promise<string[]> {
+  if (tenantId) return [tenantId];
+  const { rows } = await client.query<{ tenant_id: string }>(`
+    with recursive t(tenant_id) as (
+      (select l.tenant_id from audit.log l order by l.tenant_id limit 1)
+      union all
+      select (select l.tenant_id from audit.log l where l.tenant_id > t.tenant_id order by l.tenant_id limit 1)
+        from t where t.tenant_id is not null)
+    select tenant_id::text from t where tenant_id is not null
+    union
+    select distinct s.tenant_id::text from audit.seals s
+    order by 1`);
+  return rows.map((r) => r.tenant_id);
+}
+
+/** Verifies the log against its seals; see docs/tamper-evidence.md for what each status means. */
+export async function verifyLog(client: pg.ClientBase, options: VerifyOptions): Promise<VerifyResult> {
+  const started = performance.now();
+  const batchSize = options.batchSize ?? 20_000;
+  const rounds: RoundResult[] = [];
+  const tenants: TenantVerification[] = [];
+  await client.query("begin isolation level repeatable read read only");
+  try {
+    const { rows: consumer } = await client.query<{ watermark: string | null; stalled: boolean; horizon: string }>(
+      `select (select c.watermark::text from audit_private.log_consumers c where c.consumer = 'seals') as watermark,
+              coalesce((select c.last_round_at < now() - make_interval(secs => $1::double precision / 1000)
+                          from audit_private.log_consumers c where c.consumer = 'seals'), true) as stalled,
+              pg_snapshot_xmin(pg_current_snapshot())::text as horizon`,
+      [options.unsealedAfterMs],
+    );
+    const watermark = BigInt(consumer[0]!.watermark ?? "0");
+    const stalled = consumer[0]!.stalled;
+    const horizon = BigInt(consumer[0]!.horizon);
+    for (const tenantId of await tenantsToVerify(client, options.tenantId)) {
+      const t = await verifyTenant(client, tenantId, options, { watermark, stalled, horizon, batchSize });
+      rounds.push(...t.rounds);
+      tenants.push(t.summary);
+    }
+    await client.query("commit");
+  } catch (err) {
+    await client.query("rollback").catch(() => undefined);
+    throw err;
+  }
+  return { rounds, tenants, signaturesChecked: options.publicKeys !== null, ms: Math.round(performance.now() - started) };
+}
+
+interface ConsumerState {
+  watermark: bigint;
+  stalled: boolean;
+  horizon: bigint;
+  batchSize: number;
+}
+
+async function verifyTenant(client: pg.ClientBase, tenantId: string, options: VerifyOptions, state: ConsumerState) {
+  const from = options.from ?? null;
+  const to = options.to ?? null;
+  const { rows: seals } = await client.query<SealRow>(
+    `select s.seq::text, s.from_xid::text, s.to_xid::text, s.sealed_through_xid::text, s.entry_count, s.first_id::text, s.last_id::text,
+            ${MICROS("s.occurred_from")} as occurred_from_micros, ${MICROS("s.occurred_to")} as occurred_to_micros,
+            ${ISO("s.occurred_from")} as occurred_from, ${ISO("s.occurred_to")} as occurred_to,
+            s.merkle_root, s.previous_hash, s.supersedes::text, s.reason, s.key_id, s.signature, s.seal_hash,
+            ${MICROS("s.sealed_at")} as sealed_at_micros,
+            (select max(n.seq)::text from audit.seals n where n.tenant_id = s.tenant_id and n.supersedes = s.seq) as superseded_by
+       from audit.seals s where s.tenant_id = $1 order by s.seq`,
+    [tenantId],
+  );
+  const inRange = (s: SealRow) =>
+    (from === null || s.occurred_to_micros === null || BigInt(s.occurred_to_micros) >= BigInt(from.getTime()) * 1000n) &&
+    (to === null || s.occurred_from_micros === null || BigInt(s.occurred_from_micros) < BigInt(to.getTime()) * 1000n);
+  const checked = seals.filter(inRange);
+  const isChecked = new Set(checked.map((s) => s.seq));
+  const bySeq = new Map(seals.map((s) => [s.seq, s]));
+  const findings: RoundResult[] = [];
+  const add = (s: SealRow | null, status: VerifyStatus, entryIds: string[] = [], detail: string | null = null) =>
+    findings.push({ tenantId, seq: s?.seq ?? null, occurredFrom: s?.occurred_from ?? null, occurredTo: s?.occurred_to ?? null, status, entryIds, detail });
+
+  // The leaves each checked seal stored, in its order.
+  const leaves = new Map<string, { ids: string[]; hashes: Buffer[] }>();
+  if (checked.length > 0) {
+    const seqs = checked.map((s) => s.seq);
+    await client.query(
+      `declare seal_leaves no scroll cursor for
+       select s.seq::text, u.id::text, encode(u.h, 'hex') from audit.seals s
+        cross join lateral unnest(s.entry_ids, s.entry_hashes) with ordinality u(id, h, n)
+        where s.tenant_id = $1 and s.seq = any($2::bigint[]) order by s.seq, u.n`,
+      [tenantId, seqs],
+    );
+    for (;;) {
+      const { rows } = await client.query<string[]>({ text: `fetch ${state.batchSize} from seal_leaves`, rowMode: "array", types: RAW_TEXT });
+      for (const [seq, id, hash] of rows) {
+        let l = leaves.get(seq!);
+        if (!l) leaves.set(seq!, (l = { ids: [], hashes: [] }));
+        l.ids.push(id!);
+        l.hashes.push(Buffer.from(hash!, "hex"));
+      }
+      if (rows.length < state.batchSize) break;
+    }
+    await client.query("close seal_leaves");
+  }
+
+  // The seals themselves: hash, Merkle root, chain, signature.
+  let previousOriginal: SealRow | null = null;
+  for (const s of seals) {
+    if (isChecked.has(s.seq)) {
+      if (sealHash(fieldsOf(tenantId, s)) !== s.seal_hash) add(s, "chain_broken", [], "the seal does not match its hash: it was altered");
+      const l = leaves.get(s.seq) ?? { ids: [], hashes: [] };
+      if (l.ids.length !== s.entry_count || merkleRoot(l.hashes).toString("hex") !== s.merkle_root) {
+        add(s, "chain_broken", [], "its entry list does not match its Merkle root or count");
+      }
+      const seq = BigInt(s.seq);
+      const prev = bySeq.get(String(seq - 1n));
+      if (seq > 1n && !prev) add(s, "chain_broken", [], `seal ${seq - 1n}, its predecessor, is missing`);
+      else if ((seq > 1n && prev && s.previous_hash !== prev.seal_hash) || (seq === 1n && s.previous_hash !== null)) {
+        add(s, "chain_broken", [], `its previous_hash does not match seal ${seq - 1n}`);
+      }
+      if (s.supersedes === null && s.from_xid !== (previousOriginal?.to_xid ?? "0")) {
+        add(s, "chain_broken", [], `transactions ${previousOriginal?.to_xid ?? "0"} to ${s.from_xid} are covered by no seal`);
+      }
+      if (s.supersedes !== null) {
+        const old = bySeq.get(s.supersedes);
+        if (!old || old.from_xid !== s.from_xid || old.to_xid !== s.to_xid) {
+          add(s, "chain_broken", [], `it supersedes seal ${s.supersedes} but does not cover the same transactions`);
+        }
+      }
+      if (options.publicKeys) {
+        const key = options.publicKeys.get(s.key_id);
+        if (!key) add(s, "bad_signature", [], `signed with key ${s.key_id}, which is not among the trusted public keys`);
+        else if (!verifySealSignature(sealHash(fieldsOf(tenantId, s)), s.signature, key)) add(s, "bad_signature", [], "the signature does not verify");
+      }
+      if (s.superseded_by !== null) {
+        const by = bySeq.get(s.superseded_by);
+        add(s, "maintenance", [], `re-sealed as seal ${s.superseded_by}: ${by?.reason ?? "maintenance"}`);
+      }
+    }
+    if (s.supersedes === null) previousOriginal = s;
+  }
+
+  // The entries: what the current seals stored against what the log holds.
+  const current = checked.filter((s) => s.superseded_by === null);
+  const stored = new Map<string, { seal: SealRow; hash: Buffer }>();
+  for (const s of current) {
+    const l = leaves.get(s.seq);
+    if (!l) continue;
+    l.ids.forEach((id, i) => stored.set(id, { seal: s, hash: l.hashes[i]! }));
+  }
+  // every current seal of the tenant, in or out of the time range: they tile the transactions
+  const tiles = seals.filter((s) => s.superseded_by === null).sort((a, b) => (BigInt(a.from_xid) < BigInt(b.from_xid) ? -1 : 1));
+  const covering = (xid: bigint) => {
+    let lo = 0;
+    let hi = tiles.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const s = tiles[mid]!;
+      if (xid < BigInt(s.from_xid)) hi = mid - 1;
+      else if (xid >= BigInt(s.to_xid)) lo = mid + 1;
+      else return s;
+    }
+    return null;
+  };
+  const perSeal = new Map<string, Map<VerifyStatus, string[]>>();
+  const note = (s: SealRow | null, status: VerifyStatus, id: string) => {
+    const key = s?.seq ?? "";
+    let m = perSeal.get(key);
+    if (!m) perSeal.set(key, (m = new Map()));
+    const list = m.get(status) ?? [];
+    list.push(id);
+    m.set(status, list);
+  };
+  const seen = new Set<string>();
+  let entries = 0;
+  const conditions = ["l.tenant_id = $1"];
+  const values: unknown[] = [tenantId];
+  if (from) conditions.push(`l.occurred_at >= $${values.push(from)}`);
+  if (to) conditions.push(`l.occurred_at < $${values.push(to)}`);
+  await client.query(`declare tenant_entries no scroll cursor for select ${ENTRY_COLUMNS} from audit.log l where ${conditions.join(" and ")}`, values);
+  for (;;) {
+    const { rows } = await client.query<(string | null)[]>({ text: `fetch ${state.batchSize} from tenant_entries`, rowMode: "array", types: RAW_TEXT });
+    for (const r of rows) {
+      entries++;
+      const entry = toEntry(r);
+      const have = stored.get(entry.id!);
+      if (have) {
+        seen.add(entry.id!);
+        if (!leafHash(entry).equals(have.hash)) note(have.seal, "modified", entry.id!);
+        continue;
+      }
+      const xid = BigInt(entry.transactionId!);
+      const seal = covering(xid);
+      // in a sealed range but not in its seal (a legitimate entry of a seal
+      // outside the time range is outside it too)
+      if (seal) note(seal, "inserted", entry.id!);
+      else if (xid < state.watermark || (state.stalled && xid < state.horizon)) {
+        note(null, "unsealed", entry.id!);
+      }
+    }
+    if (rows.length < state.batchSize) break;
+  }
+  await client.query("close tenant_entries");
+  for (const [id, { seal }] of stored) {
+    if (seen.has(id)) continue;
+    // gone, or only outside the time range
+    if (from || to) {
+      const { rows } = await client.query<{ inside: boolean }>(
+        "select exists (select from audit.log l where l.tenant_id = $1 and l.id = $2::bigint) as inside",
+        [tenantId, id],
+      );
+      if (rows[0]!.inside) continue;
+    }
+    note(seal, "missing", id);
+  }
+
+  // Journaled maintenance after a seal was made explains its changes.
+  if (perSeal.size > 0) {
+    const ids = [...perSeal.values()].flatMap((m) => [...m.entries()].filter(([st]) => st !== "unsealed").flatMap(([, list]) => list));
+    const { rows: journal } = await client.query<{ entry_id: string; transaction_id: string; reason: string }>(
+      `select j.entry_id::text, j.transaction_id::text, j.reason from audit.maintenance_journal j
+        where $1 in (j.tenant_id, j.new_tenant_id) and j.entry_id = any($2::bigint[])`,
+      [tenantId, ids],
+    );
+    for (const [seq, byStatus] of perSeal) {
+      const seal = bySeq.get(seq) ?? null;
+      for (const [status, list] of byStatus) {
+        const explained: string[] = [];
+        const reasons = new Set<string>();
+        const rest = list.filter((id) => {
+          if (!seal || status === "unsealed") return true;
+          const j = journal.filter((row) => row.entry_id === id && BigInt(row.transaction_id) >= BigInt(seal.sealed_through_xid));
+          if (j.length === 0) return true;
+          explained.push(id);
+          j.forEach((row) => reasons.add(row.reason));
+          return false;
+        });
+        if (explained.length > 0) add(seal, "maintenance", sortIds(explained), [...reasons].sort().join("; "));
+        if (rest.length > 0) add(seal, status, sortIds(rest));
+      }
+    }
+  }
+  for (const s of current) {
+    if (!findings.some((f) => f.seq === s.seq)) add(s, "ok");
+  }
+  findings.sort((a, b) => compareSeq(a.seq, b.seq) || a.status.localeCompare(b.status));
+  const counts: Partial<Record<VerifyStatus, number>> = {};
+  for (const f of findings) if (f.status !== "ok") counts[f.status] = (counts[f.status] ?? 0) + 1;
+  return { rounds: findings, summary: { tenantId, seals: checked.length, entries, findings: counts } };
+}
+
+function sortIds(ids: string[]): string[] {
+  return ids.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
+}
+
+function compareSeq(a: string | null, b: string | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return BigInt(a) < BigInt(b) ? -1 : 1;
+}
+
+/** Whether a result holds a finding `npm run verify` exits 1 for. */
+export function hasFindings(result: VerifyResult): boolean {
+  return result.rounds.some((r) => !BENIGN_STATUSES.includes(r.status));
+}
+
+/** Stores each tenant's result in audit.verifications (what the page shows), as the owner. */
+export async function recordVerification(client: pg.ClientBase, result: VerifyResult, by: string, options: Pick<VerifyOptions, "from" | "to">): Promise<void> {
+  if (result.tenants.length === 0) return;
+  await client.query(
+    `insert into audit.verifications (tenant_id, verified_by, range_from, range_to, seals_checked, entries_checked, findings, signatures_checked, ms)
+     select t.tenant_id, $2, $3, $4, t.seals, t.entries, t.findings, $5, $6
+       from jsonb_to_recordset($1::jsonb) t(tenant_id uuid, seals integer, entries bigint, findings jsonb)`,
+    [JSON.stringify(result.tenants.map((t) => ({ tenant_id: t.tenantId, seals: t.seals, entries: t.entries, findings: t.findings }))),
+      by, options.from ?? null, options.to ?? null, result.signaturesChecked, result.ms],
+  );
+}
