@@ -151,6 +151,8 @@ begin
   end if;
   lock table audit.log_default in access exclusive mode;
   perform set_config('audit.maintenance', 'on', true);
+  -- a move keeps every value: not a change for the maintenance journal
+  perform set_config('audit.moving_partitions', 'on', true);
   for staged in select * from audit_private.staged_log_partitions() loop
     -- entries written into the default partition since the batches passed
     execute format(
@@ -164,6 +166,7 @@ begin
     execute format('alter table audit.%I drop constraint staged_partition_range', staged.part_name);
     return next staged.part_name;
   end loop;
+  perform set_config('audit.moving_partitions', '', true);
   perform set_config('audit.maintenance', '', true);
 end
 $function$;
@@ -212,6 +215,8 @@ begin
   select b.tenant_id, b.occurred_at, b.id into last from label_batch b order by b.tenant_id desc, b.occurred_at desc, b.id desc limit 1;
 
   perform set_config('audit.maintenance', 'on', true);
+  -- journaled (audit.maintenance_journal) with this reason; sealed rounds are re-sealed
+  perform set_config('audit.maintenance_reason', 'entity labels for entries written before labels existed (migration 000013)', true);
   for t in select * from audit.tracked_tables where label is not null loop
     select format_type(a.atttypid, a.atttypmod) into id_type from pg_attribute a where a.attrelid = t.table_name and a.attname = 'id';
     begin
@@ -240,6 +245,7 @@ begin
       raise warning 'audit: labels of % entries in this batch left empty: %', t.table_name, sqlerrm;
     end;
   end loop;
+  perform set_config('audit.maintenance_reason', '', true);
   perform set_config('audit.maintenance', '', true);
 
   update audit_private.label_backfill
@@ -262,10 +268,13 @@ begin
   if exists (select from audit.log_default where occurred_at >= range_start and occurred_at < range_end) then
     -- Move the range's rows out of the default partition (in this one
     -- transaction: the batched path is move_default_batch), then attach.
+    -- A move keeps every value: not a change for the maintenance journal.
     perform set_config('audit.maintenance', 'on', true);
+    perform set_config('audit.moving_partitions', 'on', true);
     execute format(
       'with moved as (delete from audit.log_default where occurred_at >= %L and occurred_at < %L returning *)'
       || ' insert into audit.%I overriding system value select * from moved', range_start, range_end, part_name);
+    perform set_config('audit.moving_partitions', '', true);
     perform set_config('audit.maintenance', '', true);
   end if;
   execute format('alter table audit.log attach partition audit.%I for values from (%L) to (%L)', part_name, range_start, range_end);
@@ -466,16 +475,45 @@ create or replace function audit_private.refuse_log_change()
  returns trigger
  language plpgsql
 as $function$
+declare
+  changed text[];
 begin
   if audit_private.in_maintenance() then
-    return case tg_op when 'DELETE' then old else new end;
+    -- A move between partitions (create_log_partition, attach_staged_partitions)
+    -- keeps every value: nothing to journal.
+    if coalesce(current_setting('audit.moving_partitions', true), '') = 'on' then
+      return case tg_op when 'DELETE' then old else new end;
+    end if;
+    if tg_op = 'UPDATE' then
+      select array_agg(n.key order by n.key) into changed
+        from jsonb_each(to_jsonb(new)) n
+       where n.value is distinct from to_jsonb(old) -> n.key;
+      if changed is not null then
+        insert into audit.maintenance_journal (tenant_id, entry_id, entry_transaction_id, new_tenant_id, new_transaction_id,
+                                               operation, changed_columns, reason)
+        values (old.tenant_id, old.id, old.transaction_id,
+                nullif(new.tenant_id, old.tenant_id), nullif(new.transaction_id, old.transaction_id),
+                'update', changed, audit_private.maintenance_reason());
+        -- An update that moves the entry to another partition is also a
+        -- delete there (PostgreSQL fires its BEFORE DELETE triggers): one row.
+        perform set_config('audit.journaled_entry', old.id::text, true);
+      end if;
+      return new;
+    end if;
+    if current_setting('audit.journaled_entry', true) = old.id::text then
+      perform set_config('audit.journaled_entry', '', true);
+    else
+      insert into audit.maintenance_journal (tenant_id, entry_id, entry_transaction_id, operation, reason)
+      values (old.tenant_id, old.id, old.transaction_id, 'delete', audit_private.maintenance_reason());
+    end if;
+    return old;
   end if;
   raise exception 'audit.log is append-only: % of audit entries is not allowed', tg_op
     using errcode = '42501',
-          hint = 'Maintenance (e.g. erasing a deleted tenant) runs as the owner with: set local audit.maintenance = ''on''';
+          hint = 'Maintenance (e.g. erasing a deleted tenant) runs as the owner with: set local audit.maintenance = ''on'' and set local audit.maintenance_reason = ''why''';
 end
 $function$;
-comment on function audit_private.refuse_log_change() is 'Keeps audit.log append-only.';
+comment on function audit_private.refuse_log_change() is 'Keeps audit.log append-only; in the owner''s maintenance, journals each changed or deleted entry in audit.maintenance_journal (moves between partitions aside).';
 
 create or replace function audit_private.refuse_log_truncate()
  returns trigger

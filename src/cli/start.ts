@@ -32,8 +32,6 @@ process.env.GRAPHILE_ENV ??= "production";
 async function main(): Promise<void> {
   const config = loadConfig(process.env, process.argv.slice(2));
   assertServerConfig(config);
-  // Seal keys before the database: an unusable key file stops start-up with its name.
-  const sealKeys = resolveSealKeys(config);
   const db: PreparedDatabase = await prepareDatabase(config, logger);
 
   // From here on a signal stops whatever is running, then the database.
@@ -46,6 +44,9 @@ async function main(): Promise<void> {
   exitGracefullyOnSignals(() => steps, { logger });
 
   try {
+    // After the database, which made the data folder (the embedded default's
+    // key pair lives there); an unusable key file stops start-up with its name.
+    const sealKeys = resolveSealKeys(config);
     const jwtKey = await resolveJwtKey(config.jwt, { embedded: db.embedded !== null, dataDir: config.dataDir });
     if (jwtKey.source === "generated") logger.info({ dataDir: config.dataDir }, "using the generated JWT secret of this data folder (embedded default)");
 

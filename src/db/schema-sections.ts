@@ -14,6 +14,7 @@ export type SectionFile =
   | "events-and-tracking.sql"
   | "log-consumers.sql"
   | "security-monitoring.sql"
+  | "tamper-evidence.sql"
   | "api.sql";
 
 export interface Section {
@@ -80,6 +81,11 @@ export const SECTIONS: readonly Section[] = [
     about: "audit.detect() runs the detectors over a round of new entries and opens or grows alerts (audit.alerts);\nper-tenant settings in audit.detector_settings; the API's mutations (acknowledge, resolve, settings,\nwebhook endpoints); the webhook outbox (audit.webhook_deliveries) and what the delivery worker calls.",
   },
   {
+    file: "tamper-evidence.sql",
+    title: "Tamper evidence: seals, the maintenance journal, verification",
+    about: "The canonical form of an entry and its Merkle leaf hash; audit.seals (per tenant and sealing round, chained,\nsigned outside the database), staged by audit_private.stage_seals() and stored by commit_seals(); the journal of\nthe owner's maintenance (written by the append-only guard in audit-storage.sql); audit.verify(),\naudit.verifications and what the API shows (audit.seal_status(), audit.covering_seals()).",
+  },
+  {
     file: "api.sql",
     title: "The GraphQL API's side of the database",
     about: "Computed columns PostGraphile exposes. (The API reads audit.log through the policies in\naudit-scope.sql; its role settings are in roles-and-schemas.sql.)",
@@ -135,6 +141,12 @@ const MONITORING_FUNCTIONS = new Set([
   "audit_private.plural", "audit_private.resource_noun", "audit_private.alert_summary", "audit_private.severity_rank",
   "audit_private.collect_signals", "audit_private.merge_signals", "audit_private.signal_details", "audit_private.burst_entries",
 ]);
+const TAMPER_FUNCTIONS = new Set([
+  "audit_private.canonical_field", "audit_private.micros", "audit_private.entry_canonical_form", "audit_private.entry_leaf_hash",
+  "audit_private.merkle_root", "audit_private.seal_hash", "audit_private.refuse_seal_change", "audit_private.maintenance_reason",
+  "audit_private.stage_seals", "audit_private.commit_seals", "audit.verify", "audit.seal_status", "audit.covering_seals",
+]);
+const TAMPER_TABLES = new Set(["audit.seals", "audit.maintenance_journal", "audit.verifications"]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
 const MONITORING_TABLES = new Set([
   "audit.detector_settings", "audit.alerts", "audit.webhook_endpoints", "audit_private.webhook_secrets",
@@ -164,6 +176,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (ref.schema === "app") return "app.sql";
       if (STORAGE_TABLES.has(`${ref.schema}.${ref.table}`)) return "audit-storage.sql";
       if (CAPTURE_TABLES.has(`${ref.schema}.${ref.table}`)) return "audit-capture.sql";
+      if (TAMPER_TABLES.has(`${ref.schema}.${ref.table}`)) return "tamper-evidence.sql";
       break;
     case "type":
       if (qualified === "audit.actor_type") return "audit-storage.sql";
@@ -176,6 +189,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (qualified === "audit.events") return "events-and-tracking.sql";
       if (CONSUMER_TABLES.has(qualified)) return "log-consumers.sql";
       if (MONITORING_TABLES.has(qualified)) return "security-monitoring.sql";
+      if (TAMPER_TABLES.has(qualified)) return "tamper-evidence.sql";
       break;
     case "table-security":
       // The log's policies and grants are the scope; other tables' stay with them.
@@ -192,6 +206,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (API_FUNCTIONS.has(qualified)) return "api.sql";
       if (CONSUMER_FUNCTIONS.has(qualified)) return "log-consumers.sql";
       if (MONITORING_FUNCTIONS.has(qualified)) return "security-monitoring.sql";
+      if (TAMPER_FUNCTIONS.has(qualified)) return "tamper-evidence.sql";
       // The compiled capture of a table and operation (capture_function_name()).
       if (ref.kind === "trigger-function" && ref.schema === "audit_private" && /^capture_.+_(insert|update|delete)$/.test(ref.name)) {
         return "audit-capture-compiled.sql";

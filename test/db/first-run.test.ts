@@ -93,10 +93,12 @@ describe("first run", () => {
       server.child.kill("SIGINT");
       expect(await server.exited).toBe(0);
       expect(server.lines.some((l) => l.msg === "embedded PostgreSQL stopped")).toBe(true);
-      // the private folders are as private as before; the credentials stayed in the data folder
+      // the private folders are as private as before; the credentials and the
+      // seal key pair stayed in the data folder, the private key readable by root only
       expect((await stat(home)).mode).toBe(before.home);
       expect((await stat(repo)).mode).toBe(before.repo);
-      expect((await readdir(path.join(repo, ".data"))).sort()).toEqual(["credentials.json", "jwt-secret"]);
+      expect((await readdir(path.join(repo, ".data"))).sort()).toEqual(["credentials.json", "jwt-secret", "seal-private-key.pem", "seal-public-key.pem"]);
+      expect((await stat(path.join(repo, ".data", "seal-private-key.pem"))).mode & 0o777).toBe(0o600);
       // the binaries the postgres user ran were copied where only root can change them
       const running = server.lines.find((l) => l.msg === "embedded PostgreSQL is running");
       expect(running?.binaries).toMatch(/^\/var\/lib\/audit-trail\/postgresql\/[^/]+\/bin$/);
