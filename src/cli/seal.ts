@@ -35,8 +35,11 @@ try {
     } else if (result.busy) {
       process.stdout.write("Another sealer is running a round right now; nothing done.\n");
     } else {
+      const rounds = `${result.rounds} round${result.rounds === 1 ? "" : "s"}, ${ms} ms, key ${keys.signing.keyId}`;
       const lines = [
-        `Sealed ${result.seals} seal${result.seals === 1 ? "" : "s"} (${result.entries} entries${result.reseals ? `, ${result.reseals} re-sealed after maintenance` : ""}) in ${result.rounds} round${result.rounds === 1 ? "" : "s"}, ${ms} ms, key ${keys.signing.keyId}.`,
+        result.seals === 0
+          ? `Nothing new to seal (${rounds}).`
+          : `Sealed ${result.seals} seal${result.seals === 1 ? "" : "s"} (${result.entries} entries${result.reseals ? `, ${result.reseals} re-sealed after maintenance` : ""}) in ${rounds}.`,
         "",
         "Newest seal per tenant (keep these outside the database: they anchor each tenant's chain):",
         ...heads.map((h) => `  ${h.tenantId}  seal ${h.seq}  ${h.sealHash}`),
