@@ -215,6 +215,8 @@ drop policy if exists seals_tenant_admin_select on audit.seals;
 create policy seals_tenant_admin_select on audit.seals for select to audit_tenant_admin
   using (tenant_id = audit.scoped_tenant_id('tenant_admin'));
 grant select on audit.seals to audit_reader, audit_tenant_admin;
+-- account admins: no policy, so no rows (an empty list, not a permission error)
+grant select on audit.seals to audit_account_admin;
 
 --------------------------------------------------------------------------------
 -- 3. The maintenance journal. The owner's documented maintenance (backdating
@@ -662,7 +664,7 @@ create policy verifications_reader_select on audit.verifications for select to a
 drop policy if exists verifications_tenant_admin_select on audit.verifications;
 create policy verifications_tenant_admin_select on audit.verifications for select to audit_tenant_admin
   using (tenant_id = audit.scoped_tenant_id('tenant_admin'));
-grant select on audit.verifications to audit_reader, audit_tenant_admin;
+grant select on audit.verifications to audit_reader, audit_tenant_admin, audit_account_admin;
 
 create or replace function audit.verify(tenant uuid default null, from_time timestamptz default null, to_time timestamptz default null,
                                         unsealed_after interval default '2 minutes')

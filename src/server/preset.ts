@@ -27,6 +27,7 @@ import { AuditNamingPlugin } from "./plugins/naming.ts";
 import { makeOperationLimitsPlugin } from "./plugins/operation-limits.ts";
 import { AuditEventsOrderPlugin, AuditOrderingPlugin } from "./plugins/ordering.ts";
 import { DEFAULT_PAGINATION, makePaginationPlugin } from "./plugins/pagination.ts";
+import { SealOrderPlugin, SealsPlugin } from "./plugins/seals.ts";
 import { SecurityAlertsPlugin, WebhookOrderPlugin } from "./plugins/security.ts";
 import { TextDomainsAsStringPlugin } from "./plugins/text-domains.ts";
 
@@ -95,6 +96,8 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       AuditCappedCountPlugin,
       SecurityAlertsPlugin,
       WebhookOrderPlugin,
+      SealsPlugin,
+      SealOrderPlugin,
       makeOperationLimitsPlugin({
         maxDepth: options.maxDepth,
         maxCost: options.maxCost,

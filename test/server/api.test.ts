@@ -58,7 +58,7 @@ describe("schema", () => {
     ]);
     expect(d.__schema.subscriptionType).toBeNull();
     expect(d.__schema.queryType.fields.map((f: { name: string }) => f.name).sort()).toEqual(
-      ["auditEvents", "auditLogs", "detectorSettings", "securityAlerts", "webhookEndpoints"],
+      ["auditEvents", "auditLogs", "detectorSettings", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"],
     );
     expect(d.auditLog.fields.map((f: { name: string }) => f.name).sort()).toEqual(
       [

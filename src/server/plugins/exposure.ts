@@ -2,7 +2,8 @@
 // Default deny: only the audit table, the event catalogue, the description
 // function and, for security monitoring, the alerts, the webhook endpoints
 // (with their deliveries and attempts) and the seven functions of the
-// monitoring API are exposed, whatever else the schema gains later
+// monitoring API, and for tamper evidence the seals, their verifications and
+// the seal status are exposed, whatever else the schema gains later
 // (partitions, tracking tables, detector settings, scope and maintenance
 // functions). Columns get exactly the capabilities listed here; on a
 // partitioned table PostGraphile would otherwise make every column filterable
@@ -38,6 +39,10 @@ export const EXPOSED = new Set([
   "audit.create_webhook_endpoint",
   "audit.update_webhook_endpoint",
   "audit.delete_webhook_endpoint",
+  // tamper evidence (migrations/current.sql, sections 2, 5 and 6): read only
+  "audit.seals",
+  "audit.verifications",
+  "audit.seal_status",
 ]);
 
 /** hidden: not in the API at all (columns of the scope, internals, secrets). */
@@ -104,6 +109,52 @@ export const ALERT_COLUMNS: Record<string, readonly Capability[]> = {
   resolved_at: [],
   resolved_by: [],
   resolution_note: [],
+};
+
+/**
+ * Per column of audit.seals (Seal). The tenant is the scope; the entry lists
+ * are internals of verification (their SQL comments hide them too). Filters:
+ * sealedAt here, and the seal number through seals.ts's own range filter
+ * (`seq`). Nothing is a condition, a sort key (newest first by seq, seals.ts)
+ * or an aggregate.
+ */
+export const SEAL_COLUMNS: Record<string, readonly Capability[]> = {
+  tenant_id: ["hidden"],
+  seq: [],
+  from_xid: [],
+  to_xid: [],
+  sealed_through_xid: [],
+  entry_count: [],
+  first_id: [],
+  last_id: [],
+  occurred_from: [],
+  occurred_to: [],
+  merkle_root: [],
+  previous_hash: [],
+  supersedes: [],
+  reason: [],
+  canonical_version: [],
+  key_id: [],
+  signature: [],
+  seal_hash: [],
+  sealed_at: ["filter"],
+  entry_ids: ["hidden"],
+  entry_hashes: ["hidden"],
+};
+
+/** Per column of audit.verifications (SealVerification): the tenant is the scope; newest first by id (seals.ts). */
+export const VERIFICATION_COLUMNS: Record<string, readonly Capability[]> = {
+  id: [],
+  tenant_id: ["hidden"],
+  verified_at: ["filter"],
+  verified_by: [],
+  range_from: [],
+  range_to: [],
+  seals_checked: [],
+  entries_checked: [],
+  findings: [],
+  signatures_checked: [],
+  ms: [],
 };
 
 /** Columns of the webhook tables that are not shown: the tenant (the scope), the endpoint of a delivery (its parent), the payload. */
@@ -290,6 +341,22 @@ export const AuditTagsPlugin = jsonPgSmartTags({
           },
         },
       },
+      "audit.seals": {
+        tags: {
+          name: "seal",
+          // One paginated connection, newest first (seals.ts); no lookups by
+          // key (its key starts with the tenant), no mutations, no aggregates.
+          behavior: ["-insert -update -delete -single -list -connection:backwards +connection -order -aggregates -groupedAggregates"],
+        },
+        attribute: columnTags(SEAL_COLUMNS),
+      },
+      "audit.verifications": {
+        tags: {
+          name: "seal_verification",
+          behavior: ["-insert -update -delete -single -list -connection:backwards +connection -order -aggregates -groupedAggregates"],
+        },
+        attribute: columnTags(VERIFICATION_COLUMNS),
+      },
     },
     procedure: {
       // Query: the settings document (tenant admins; account admins get the function's permission error).
@@ -305,9 +372,15 @@ export const AuditTagsPlugin = jsonPgSmartTags({
       "audit.create_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
       "audit.update_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
       "audit.delete_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
+      // Query: the tamper evidence of the admin's tenant (tenant and account admins; type SealStatus, seals.ts).
+      "audit.seal_status": { tags: { behavior: ["+queryField -mutationField -typeField"] } },
     },
   },
 });
+
+function columnTags(columns: Record<string, readonly Capability[]>): Record<string, { tags: { behavior: string } }> {
+  return Object.fromEntries(Object.entries(columns).map(([column, capabilities]) => [column, { tags: { behavior: columnBehavior(capabilities) } }]));
+}
 
 function hiddenColumns(table: string): Record<string, { tags: { behavior: string } }> {
   return Object.fromEntries((WEBHOOK_HIDDEN_COLUMNS[table] ?? []).map((column) => [column, { tags: { behavior: "-*" } }]));

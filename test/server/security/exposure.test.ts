@@ -75,7 +75,8 @@ describe("schema", () => {
     const d = await data(server, tenantAdmin(w.a), `{
       __schema { queryType { fields { name } } mutationType { name fields { name } } subscriptionType { name } types { name kind } }
     }`);
-    expect(names(d.__schema.queryType.fields)).toEqual(["auditEvents", "auditLogs", "detectorSettings", "securityAlerts", "webhookEndpoints"]);
+    // (and tamper evidence's three read-only fields: test/server/seals-api.test.ts)
+    expect(names(d.__schema.queryType.fields)).toEqual(["auditEvents", "auditLogs", "detectorSettings", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"]);
     expect(d.__schema.mutationType.name).toBe("Mutation");
     expect(names(d.__schema.mutationType.fields)).toEqual([
       "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
