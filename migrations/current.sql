@@ -24,23 +24,27 @@
 --    test/sealing/golden.test.ts holds both to the same vectors.
 --------------------------------------------------------------------------------
 create or replace function audit_private.canonical_field(value text) returns bytea
-  language sql immutable parallel safe
-  set search_path to 'pg_catalog', 'pg_temp'
+  language sql stable parallel safe
 as $$
-  select case when value is null then '\x00'::bytea
-              else '\x01'::bytea || int4send(octet_length(convert_to(value, 'UTF8'))) || convert_to(value, 'UTF8') end
+  -- (null propagates through the concatenation to the coalesce: each value
+  -- is converted twice when inlined, not three times as with a CASE)
+  select coalesce('\x01'::bytea || pg_catalog.int4send(pg_catalog.octet_length(pg_catalog.convert_to(value, 'UTF8')))
+                  || pg_catalog.convert_to(value, 'UTF8'), '\x00'::bytea)
 $$;
+-- (These helpers are plain SQL without a SET clause, qualified by hand, so
+-- that PostgreSQL inlines them into the statements that hash millions of
+-- entries: with `set search_path` each call was a function call, about
+-- 150 µs per entry instead of about 12 µs. Stable, not immutable: convert_to
+-- and extract from a timestamptz are.)
 comment on function audit_private.canonical_field(value text) is 'One field of the canonical form: 0x00 for null, else 0x01, the UTF-8 byte length (4 bytes, big-endian) and the UTF-8 text, so that null and the empty string differ and no field can run into the next.';
 
 create or replace function audit_private.micros(t timestamptz) returns text
-  language sql immutable parallel safe
-  set search_path to 'pg_catalog', 'pg_temp'
+  language sql stable parallel safe
 as $$ select (extract(epoch from t) * 1000000)::bigint::text $$;
 comment on function audit_private.micros(t timestamptz) is 'An instant as integer microseconds since 1970-01-01 UTC, as text: the canonical form of a timestamp (independent of the session''s time zone and DateStyle).';
 
 create or replace function audit_private.entry_canonical_form(e audit.log) returns bytea
-  language sql immutable parallel safe
-  set search_path to 'pg_catalog', 'pg_temp'
+  language sql stable parallel safe
 as $$
   select audit_private.canonical_field(e.id::text)
       || audit_private.canonical_field(audit_private.micros(e.occurred_at))
@@ -63,9 +67,8 @@ $$;
 comment on function audit_private.entry_canonical_form(e audit.log) is 'The canonical form (version 1) of an entry: its 17 columns in this fixed order (id, occurred_at in microseconds, tenant_id, account_id, actor_type, actor_id, actor_email, actor_name, action, resource_type, entity_id, event, old_values, new_values, context, transaction_id, entity_label), each as audit_private.canonical_field. A column added to audit.log later is not in it until a new version says so.';
 
 create or replace function audit_private.entry_leaf_hash(e audit.log) returns bytea
-  language sql immutable parallel safe
-  set search_path to 'pg_catalog', 'pg_temp'
-as $$ select sha256('\x00'::bytea || audit_private.entry_canonical_form(e)) $$;
+  language sql stable parallel safe
+as $$ select pg_catalog.sha256('\x00'::bytea || audit_private.entry_canonical_form(e)) $$;
 comment on function audit_private.entry_leaf_hash(e audit.log) is 'The Merkle leaf of an entry: sha256(0x00 || its canonical form).';
 
 create or replace function audit_private.merkle_root(leaves bytea[]) returns bytea
@@ -99,10 +102,9 @@ create or replace function audit_private.seal_hash(
   tenant_id uuid, seq bigint, from_xid bigint, to_xid bigint, sealed_through_xid bigint, entry_count integer,
   first_id bigint, last_id bigint, occurred_from timestamptz, occurred_to timestamptz, merkle_root text,
   previous_hash text, supersedes bigint, reason text, key_id text, sealed_at timestamptz) returns text
-  language sql immutable parallel safe
-  set search_path to 'pg_catalog', 'pg_temp'
+  language sql stable parallel safe
 as $$
-  select encode(sha256(
+  select pg_catalog.encode(pg_catalog.sha256(
        audit_private.canonical_field('audit-trail seal v1')
     || audit_private.canonical_field(tenant_id::text)
     || audit_private.canonical_field(seq::text)

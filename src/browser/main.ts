@@ -6,7 +6,7 @@ import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
 import { byId, h, messageBox, replace } from "./dom.ts";
-import { runExport } from "./export.ts";
+import { runExport, runProof } from "./export.ts";
 import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
   resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
@@ -20,6 +20,7 @@ import {
   type Actor, type Bucket, type BucketSize, type CatalogueEvent, type ListedEntry, type MatchCount,
 } from "./queries.ts";
 import { setRouteHandler } from "./router.ts";
+import { startSealStatus, stopSealStatus } from "./seal-status.ts";
 import { startSecurityBadge, stopSecurityBadge } from "./security-badge.ts";
 import { ENTRY_PARAM, SECURITY_PATH, securityTabOf } from "./security-state.ts";
 import { configureSecurityView, hideSecurity, showSecurity } from "./security-view.ts";
@@ -88,6 +89,7 @@ function signOut(message: string | null): void {
   state.logsShown = false;
   closeDetails(false);
   stopSecurityBadge();
+  stopSealStatus();
   hideSecurity();
   showSignIn(message);
 }
@@ -193,6 +195,7 @@ async function showApp(): Promise<void> {
   byId("signin").hidden = true;
   renderIdentity();
   startSecurityBadge(() => state.session?.token ?? null, (err) => handleError(err, () => undefined));
+  startSealStatus(() => state.session?.token ?? null);
   route();
   const session = state.session;
   if (!session) return;
@@ -718,6 +721,11 @@ function renderExport(count?: number): void {
   const root = byId("export");
   replace(root,
     h("button", { type: "button", className: "ghost", id: "export-csv", onclick: () => void startExport("csv") }, "Export CSV"),
+    // A JSON Lines export carries its proof; a CSV's is this separate file (fetch it with the CSV, for the same filters).
+    h("button", {
+      type: "button", className: "ghost small", id: "export-csv-proof", onclick: () => void startProof(),
+      title: "The seals and Merkle proofs of the CSV's entries, to check it offline with npm run verify -- --export FILE.csv --proof FILE.proof.jsonl",
+    }, "Proof for the CSV (sidecar)"),
     h("button", { type: "button", className: "ghost", id: "export-jsonl", onclick: () => void startExport("jsonl") }, "Export JSON Lines"),
     h("div", { id: "export-status", className: "export-status", role: "status" }),
   );
@@ -753,6 +761,36 @@ async function startExport(format: ExportFormat): Promise<void> {
     renderExport();
     if (isAbort(err)) {
       replace(byId("export-status"), "Export cancelled.");
+      return;
+    }
+    handleError(err, (m) => replace(byId("export-status"), h("span", { className: "error-text" }, m)));
+  }
+}
+
+/** Downloads the proof sidecar of the CSV export of the current filters. */
+async function startProof(): Promise<void> {
+  const session = state.session;
+  if (!session || state.exporting) return;
+  const controller = new AbortController();
+  state.exporting = controller;
+  const root = byId("export");
+  replace(root,
+    h("div", { className: "export-running", role: "status", id: "export-status" },
+      h("progress", { id: "export-progress", "aria-label": "Proof download progress" }), h("span", { className: "small" }, "Collecting the CSV's proof…")),
+    h("button", { type: "button", className: "ghost small", onclick: () => controller.abort() }, "Cancel"));
+  try {
+    const result = await runProof(resolvedToParams(state.resolved), session.token, controller.signal);
+    state.exporting = null;
+    renderExport();
+    const status = byId("export-status");
+    status.dataset.proofEntries = String(result.entries);
+    replace(status, `Saved the CSV's proof to ${result.filename}: ${formatNumber(result.proved)} of ${formatNumber(result.entries)} ` +
+      `${result.entries === 1 ? "entry" : "entries"} sealed${result.unsealed > 0 ? `, ${formatNumber(result.unsealed)} not sealed yet` : ""}`);
+  } catch (err) {
+    state.exporting = null;
+    renderExport();
+    if (isAbort(err)) {
+      replace(byId("export-status"), "Proof download cancelled.");
       return;
     }
     handleError(err, (m) => replace(byId("export-status"), h("span", { className: "error-text" }, m)));

@@ -3,6 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Page } from "playwright-core";
+import { verifyExport } from "../../src/sealing/export-verify.ts";
 import { csvRecords } from "./support/csv.ts";
 import { expectedIds, listedCount, makeToken, newPage, shownCount, signIn, startHarness, type Harness } from "./support/harness.ts";
 
@@ -14,10 +15,21 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function download(page: Page, button: string): Promise<{ name: string; text: string }> {
+async function download(page: Page, button: string): Promise<{ name: string; text: string; path: string }> {
   const [file] = await Promise.all([page.waitForEvent("download"), page.click(button)]);
   const path = await file.path();
-  return { name: file.suggestedFilename(), text: await readFile(path, "utf8") };
+  return { name: file.suggestedFilename(), text: await readFile(path, "utf8"), path };
+}
+
+/** A JSON Lines export's lines: the header, the entries (no "type"), then the proof (seals, proofs, the end line). */
+function jsonlParts(text: string): { header: Record<string, unknown>; entries: Record<string, unknown>[]; trailer: Record<string, unknown>[] } {
+  const [header, ...rest] = text.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const entries = rest.filter((l) => !("type" in l));
+  expect(rest.slice(0, entries.length)).toEqual(entries);
+  const trailer = rest.slice(entries.length);
+  expect(header).toMatchObject({ type: "header", format: "audit-trail export", version: 1, proof: "inline" });
+  expect(trailer.at(-1)).toMatchObject({ type: "end", entries: entries.length });
+  return { header: header!, entries, trailer };
 }
 
 interface DbEntry {
@@ -80,13 +92,18 @@ describe("export", () => {
     const expected = await expectedIds(h, { accountId: h.seed.opsAccountId });
     const { name, text } = await download(page, "#export-jsonl");
     expect(name).toMatch(/\.jsonl$/);
-    const lines = text.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const { header, entries: lines } = jsonlParts(text);
+    // an account admin's export is never complete: other accounts' entries share its seals
+    expect(header.completeness).toBe("filtered");
     expect(lines.map((l) => l.id)).toEqual(expected);
     expect(new Set(lines.map((l) => l.accountId))).toEqual(new Set([h.seed.opsAccountId]));
     expect(text).not.toContain("s3cret");
     expect(text).not.toContain("Globex");
     const settings = lines.find((l) => l.event === "settings.updated" && l.oldValues !== null);
     expect(settings?.newValues).toEqual({ value: { username: "rpa-bot", password: "[redacted]" } });
+    // the page counts the entries, not the header and proof lines
+    await page.waitForSelector("#export-status[data-rows]");
+    expect(Number(await page.getAttribute("#export-status", "data-rows"))).toBe(expected.length);
     await context.close();
   });
 
@@ -106,7 +123,9 @@ describe("export", () => {
     const all = await fetch(`${h.server.url}/export?format=jsonl`, { headers: auth });
     expect(all.status).toBe(200);
     expect(all.headers.get("content-type")).toContain("application/x-ndjson");
-    const ids = (await all.text()).trimEnd().split("\n").map((l) => (JSON.parse(l) as { id: string; tenantId: string }));
+    const { header, entries: ids } = jsonlParts(await all.text());
+    // a tenant admin's export without filters is the complete log of the tenant
+    expect(header).toMatchObject({ filter: {}, completeness: "complete" });
     const { rows } = await h.db.owner.query<{ id: string }>("select id::text from audit.log where tenant_id = $1 order by occurred_at desc, id desc", [h.seed.tenantId]);
     expect(ids.map((r) => r.id)).toEqual(rows.map((r) => r.id));
     expect(new Set(ids.map((r) => r.tenantId))).toEqual(new Set([h.seed.tenantId]));
@@ -141,6 +160,28 @@ describe("export", () => {
     await page.waitForSelector("#export-status[data-rows='20000']");
     await context.close();
   });
+  test("the CSV's proof sidecar, offered next to the CSV, is for the same filters and checks the CSV offline", async () => {
+    const { context, page } = await newPage(h);
+    await signIn(h, page, h.tenantAdmin, "?resource=process&range=7d");
+    const expected = await expectedIds(h, { where: "l.resource_type = 'process'", since: "7 days" });
+    const csv = await download(page, "#export-csv");
+    await page.waitForSelector("#export-status[data-rows]");
+    expect(await page.locator("#export-csv-proof").textContent()).toBe("Proof for the CSV (sidecar)");
+    const proof = await download(page, "#export-csv-proof");
+    expect(proof.name).toMatch(/^audit-log-.*\.proof\.jsonl$/);
+    const [header, ...rest] = proof.text.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(header).toMatchObject({ type: "header", proof: "sidecar", for: "csv", completeness: "filtered", filter: { resource: "process" } });
+    // (nothing is sealed in this database: every entry is listed as not sealed yet)
+    expect(rest.at(-1)).toEqual({ type: "end", entries: expected.length, proved: 0, unsealed: expected, seals: 0 });
+    await page.waitForSelector("#export-status[data-proof-entries]");
+    await expect(page.locator("#export-status").textContent()).resolves.toMatch(
+      new RegExp(`^Saved the CSV's proof to audit-log-.*\\.proof\\.jsonl: 0 of ${expected.length} entries sealed, ${expected.length} not sealed yet$`));
+    const result = await verifyExport({ file: csv.path, proofFile: proof.path });
+    expect(result.findings).toEqual([]);
+    expect(result).toMatchObject({ ok: true, entries: expected.length, proved: 0, unsealed: expected });
+    await context.close();
+  });
+
   test("the entity-name search reaches the export: the file holds exactly the listed entries", async () => {
     const { context, page } = await newPage(h);
     // in any case, as people type names

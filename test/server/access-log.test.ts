@@ -54,7 +54,9 @@ async function accessEntries(mark: string): Promise<LogEntry[]> {
 const exportOf = (server: RunningServer, query: string, token: string, signal?: AbortSignal) =>
   fetch(`${server.url}/export?${query}`, { headers: { authorization: `Bearer ${token}` }, ...(signal ? { signal } : {}) });
 
-const jsonlIds = (text: string) => text.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id);
+// (the entries: not the header, seal, proof and end lines of the file's proof, which carry a "type")
+const jsonlIds = (text: string) =>
+  text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { id: string; type?: string }).filter((l) => !("type" in l)).map((l) => l.id);
 
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 15_000): Promise<T> {
   const until = Date.now() + ms;

@@ -85,7 +85,11 @@ describe("GET /export accepts", () => {
   it("the same filters written well, exporting exactly them", async () => {
     const res = await exportOf("format=jsonl&from=2026-03-02&to=2026-03-04T05:30:00%2B05:30&action=update");
     expect(res.status).toBe(200);
-    const ids = (await res.text()).trimEnd().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id);
+    const [header, ...lines] = (await res.text()).trimEnd().split("\n").filter(Boolean).map((line) => JSON.parse(line) as { type?: string; id: string });
+    expect(header).toMatchObject({ type: "header", completeness: "filtered", filter: { from: "2026-03-02", to: "2026-03-04T05:30:00+05:30", action: "update" } });
+    expect(lines.at(-1)).toMatchObject({ type: "end" });
+    // the entries: the lines without a type (the proof lines after them have one)
+    const ids = lines.filter((line) => line.type === undefined).map((line) => line.id);
     const want = await idsWhere(db.owner, "tenant_id = $1 and action = 'update' and occurred_at >= '2026-03-02T00:00:00Z' and occurred_at < '2026-03-04T00:00:00Z'", [w.a.tenantId]);
     expect(want.length).toBeGreaterThan(0);
     expect(ids).toEqual(want);

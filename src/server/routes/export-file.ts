@@ -1,6 +1,10 @@
 // The export's file: which entries go in it (keyset batches of SQL, newest
 // first, narrowed by the page's filters) and how each is written (CSV or
-// JSON Lines, with the API's field names). export.ts streams it.
+// JSON Lines, with the API's field names). export.ts streams it. The JSON
+// columns are written as PostgreSQL's own jsonb text, verbatim (never parsed
+// and serialized again: 1.50 and 12345678901234567890 stay as stored), so
+// that each entry can be checked against its seal offline
+// (src/sealing/export-verify.ts; the proof lines: export-proof.ts).
 import type { AuditEntry } from "../../shared/entry.ts";
 import type { ExportFormat } from "../../shared/export-format.ts";
 import { isEventName, type ResolvedFilters } from "../../shared/filters.ts";
@@ -10,6 +14,24 @@ export const EXPORT_COLUMNS: readonly (keyof AuditEntry)[] = [
   "id", "occurredAt", "tenantId", "accountId", "actorType", "actorId", "actorEmail", "actorName",
   "action", "resourceType", "entityId", "entityLabel", "event", "description", "oldValues", "newValues", "context", "transactionId",
 ];
+
+/**
+ * An exported entry as the batch query reads it: the API's fields, but the
+ * JSON columns as PostgreSQL's jsonb text output (valid JSON, written into
+ * the file as is).
+ */
+export type ExportRow = Omit<AuditEntry, "oldValues" | "newValues" | "context"> & {
+  oldValues: string | null;
+  newValues: string | null;
+  context: string | null;
+};
+
+/** What the proof of an export needs of each entry (the sidecar reads only this). */
+export interface ExportKey {
+  id: string;
+  occurredAt: string;
+  transactionId: string;
+}
 
 export interface SqlQuery {
   text: string;
@@ -24,9 +46,11 @@ export interface ExportCursor {
 
 /**
  * One batch of entries, newest first, after the cursor. occurred_at is read as
- * text with microseconds, so that the cursor compares exactly.
+ * text with microseconds, so that the cursor compares exactly; the JSON
+ * columns as jsonb text. `columns` "keys": only id, occurredAt and
+ * transactionId (ExportKey), for the CSV's proof sidecar.
  */
-export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor | null, limit: number): SqlQuery {
+export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor | null, limit: number, columns: "entries" | "keys" = "entries"): SqlQuery {
   const where: string[] = [];
   const values: unknown[] = [];
   const add = (value: unknown) => {
@@ -53,15 +77,20 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
     where.push(`l.id in (select e.id from audit.alerts a cross join lateral audit.security_alert_entries(a) e where a.id = ${alert}::bigint)`);
   }
   if (after) where.push(`(l.occurred_at, l.id) < (${add(after.occurredAt)}::timestamptz, ${add(after.id)}::bigint)`);
-  const text = `
-    select l.id::text as "id",
+  const selected = columns === "keys"
+    ? `select l.id::text as "id",
+           to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
+           l.transaction_id::text as "transactionId"`
+    : `select l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.tenant_id as "tenantId", l.account_id as "accountId",
            l.actor_type as "actorType", l.actor_id as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName",
            l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.entity_label as "entityLabel", l.event,
            audit.log_description(l) as "description",
-           l.old_values as "oldValues", l.new_values as "newValues", l.context,
-           l.transaction_id::text as "transactionId"
+           l.old_values::text as "oldValues", l.new_values::text as "newValues", l.context::text as "context",
+           l.transaction_id::text as "transactionId"`;
+  const text = `
+    ${selected}
       from audit.log l
      ${where.length > 0 ? `where ${where.join("\n       and ")}` : ""}
      order by l.occurred_at desc, l.id desc
@@ -71,11 +100,17 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
 
 // --- CSV (RFC 4180) -------------------------------------------------------
 
-const JSON_COLUMNS = new Set<keyof AuditEntry>(["oldValues", "newValues", "context"]);
+/** The columns holding jsonb text. */
+export const JSON_COLUMNS: ReadonlySet<keyof AuditEntry> = new Set<keyof AuditEntry>(["oldValues", "newValues", "context"]);
 /** Free-text columns that a spreadsheet could take for a formula. */
-const TEXT_COLUMNS = new Set<keyof AuditEntry>(["actorEmail", "actorName", "entityId", "entityLabel", "description"]);
+export const TEXT_COLUMNS: ReadonlySet<keyof AuditEntry> = new Set<keyof AuditEntry>(["actorEmail", "actorName", "entityId", "entityLabel", "description"]);
 
+/**
+ * A cell: quoted when it holds a quote, comma or line end, and an empty
+ * string as "" (quoted), so that it differs from a null (an empty cell).
+ */
 function csvCell(value: string): string {
+  if (value === "") return '""';
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
@@ -83,34 +118,62 @@ function csvCell(value: string): string {
  * A free-text value that starts like a formula (=, +, -, @, tab, CR) gets a
  * leading apostrophe, so that a spreadsheet shows it instead of evaluating it
  * (OWASP's CSV injection advice). Ids, timestamps and JSON are never touched.
+ * Apostrophes already in front of such a start count as part of it ("'=x"
+ * becomes "''=x"), so that the change can be undone exactly: a cell that
+ * starts with apostrophes and then a formula character lost one apostrophe
+ * (restoreFormula).
  */
 export function neutralizeFormula(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+const FORMULA_START = /^'*[=+\-@\t\r]/;
+const NEUTRALIZED = /^'+[=+\-@\t\r]/;
+
+/** The value neutralizeFormula() was given, from what it returned. */
+export function restoreFormula(cell: string): string {
+  return NEUTRALIZED.test(cell) ? cell.slice(1) : cell;
 }
 
 export function csvHeader(): string {
   return EXPORT_COLUMNS.join(",") + "\r\n";
 }
 
-export function csvLine(row: AuditEntry): string {
+/** A CSV row; the JSON columns hold the jsonb text as PostgreSQL wrote it. */
+export function csvLine(row: ExportRow): string {
   return EXPORT_COLUMNS.map((column) => {
     const value = row[column];
     if (value === null || value === undefined) return "";
-    if (JSON_COLUMNS.has(column)) return csvCell(JSON.stringify(value));
     const text = String(value);
     return csvCell(TEXT_COLUMNS.has(column) ? neutralizeFormula(text) : text);
   }).join(",") + "\r\n";
 }
 
-export function jsonLine(row: AuditEntry): string {
-  const out: Record<string, unknown> = {};
-  for (const column of EXPORT_COLUMNS) out[column] = row[column] ?? null;
-  return JSON.stringify(out) + "\n";
+/**
+ * A JSON Lines entry: an object with the API's field names in EXPORT_COLUMNS
+ * order; the JSON columns spliced in as PostgreSQL's jsonb text (valid JSON
+ * without line breaks: jsonb escapes them in strings).
+ */
+export function jsonLine(row: ExportRow): string {
+  const members = EXPORT_COLUMNS.map((column) => {
+    const value = row[column];
+    const json = value === null || value === undefined ? "null" : JSON_COLUMNS.has(column) ? String(value) : JSON.stringify(String(value));
+    return `${JSON.stringify(column)}:${json}`;
+  });
+  return `{${members.join(",")}}\n`;
 }
 
 export function exportFilename(format: ExportFormat, now: Date): string {
-  const stamp = now.toISOString().slice(0, 19).replace(/[:T]/g, "-");
-  return `audit-log-${stamp}.${format === "csv" ? "csv" : "jsonl"}`;
+  return `audit-log-${fileStamp(now)}.${format === "csv" ? "csv" : "jsonl"}`;
+}
+
+/** The CSV's proof sidecar (GET /export/proof). */
+export function proofFilename(now: Date): string {
+  return `audit-log-${fileStamp(now)}.proof.jsonl`;
+}
+
+function fileStamp(now: Date): string {
+  return now.toISOString().slice(0, 19).replace(/[:T]/g, "-");
 }
 
 export const CONTENT_TYPES: Record<ExportFormat, string> = {

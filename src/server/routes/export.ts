@@ -7,18 +7,22 @@
 // waiting for the client to keep up. Each export is in the audit log's access
 // log (unless ACCESS_LOG=off): its start is committed before anything is sent,
 // its end (completed, cancelled or failed, with the entries sent) when it ends.
+//
+// A JSON Lines export carries its tamper evidence inline: a header line
+// first, then the entries, then the covering seals, each entry's Merkle
+// inclusion proof and an end line (export-proof.ts, which also serves the
+// CSV's proof sidecar at GET /export/proof).
 import { randomUUID } from "node:crypto";
-import { once } from "node:events";
 import type { Express, Request, Response } from "express";
-import type { AuditEntry } from "../../shared/entry.ts";
-import { EXPORT_FORMATS, type ExportFormat } from "../../shared/export-format.ts";
+import type { ExportFormat } from "../../shared/export-format.ts";
 import type { AccessLog } from "../access-log.ts";
 import type { RouteContext } from "../app.ts";
 import type { AuditClaims } from "../auth.ts";
-import { claimsOf } from "../authenticate.ts";
 import { withScopedTransaction } from "../scoped-query.ts";
-import { CONTENT_TYPES, csvHeader, csvLine, exportBatchQuery, exportFilename, jsonLine, type ExportCursor } from "./export-file.ts";
-import { FilterError, parseResolvedParams } from "./export-params.ts";
+import { CONTENT_TYPES, csvHeader, csvLine, exportBatchQuery, exportFilename, jsonLine, type ExportCursor, type ExportRow } from "./export-file.ts";
+import {
+  completenessOf, drainOrClose, ExportedEntries, headerLine, mountExportProof, proofTrailer, readExportRequest, snapshotHorizon,
+} from "./export-proof.ts";
 import { sendJsonError } from "./json-error.ts";
 
 /** GET /export for authenticated admins, reading `batchSize` entries per query. */
@@ -32,30 +36,13 @@ export function mountExport(app: Express, context: RouteContext, batchSize: numb
       else res.destroy(err instanceof Error ? err : new Error(String(err)));
     });
   });
+  mountExportProof(app, context, batchSize);
 }
 
 async function streamExport(req: Request, res: Response, context: RouteContext, batchSize: number): Promise<void> {
-  const claims = claimsOf(req);
-  if (!claims) {
-    sendJsonError(res, 401, "Authentication required", "UNAUTHENTICATED");
-    return;
-  }
-  const params = new URLSearchParams(req.originalUrl.split("?")[1] ?? "");
-  const format = (params.get("format") ?? "csv") as ExportFormat;
-  if (!EXPORT_FORMATS.includes(format)) {
-    sendJsonError(res, 400, `Bad export request: format must be csv or jsonl, got "${format}"`, "INVALID_EXPORT_PARAMETER");
-    return;
-  }
-  let filters;
-  try {
-    filters = parseResolvedParams(params);
-  } catch (err) {
-    if (err instanceof FilterError) {
-      sendJsonError(res, 400, `Bad export request: ${err.message}`, "INVALID_EXPORT_PARAMETER");
-      return;
-    }
-    throw err;
-  }
+  const request = readExportRequest(req, res, "export");
+  if (!request) return;
+  const { claims, params, format, filters } = request;
 
   const log = context.logger.child({ component: "export" });
   const started = Date.now();
@@ -63,16 +50,21 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
   res.on("close", () => {
     closed = true;
   });
+  const options = { statementTimeoutMs: context.statementTimeoutMs };
   const readBatch = (after: ExportCursor | null) => {
     const query = exportBatchQuery(filters, after, batchSize);
-    return withScopedTransaction(context.pool, claims, async (client) => (await client.query<AuditEntry>(query.text, query.values)).rows, {
-      statementTimeoutMs: context.statementTimeoutMs,
-    });
+    return withScopedTransaction(context.pool, claims, async (client) => (await client.query<ExportRow>(query.text, query.values)).rows, options);
   };
 
   // The first batch is read before anything is sent, so that a failing query
-  // still gets a proper error status instead of a truncated file.
-  let batch = await readBatch(null);
+  // still gets a proper error status instead of a truncated file. (With the
+  // xmin horizon of its snapshot: the proof uses only seals made below it.)
+  const first = await withScopedTransaction(context.pool, claims, async (client) => {
+    const sealedBefore = await snapshotHorizon(client);
+    const query = exportBatchQuery(filters, null, batchSize);
+    return { sealedBefore, rows: (await client.query<ExportRow>(query.text, query.values)).rows };
+  }, options);
+  let batch = first.rows;
   // Then the start goes on record: an export that cannot be recorded is not
   // sent. (Recorded after the first read, the export never holds its own start.)
   const recorder = exportRecorder(context.accessLog, claims, format, params);
@@ -83,19 +75,28 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
     sendJsonError(res, 503, "The export could not be recorded in the audit log's access log; try again shortly.", "SERVICE_UNAVAILABLE");
     return;
   }
+  const exportedAt = new Date();
   res.status(200).set({
     "Content-Type": CONTENT_TYPES[format],
-    "Content-Disposition": `attachment; filename="${exportFilename(format, new Date())}"`,
+    "Content-Disposition": `attachment; filename="${exportFilename(format, exportedAt)}"`,
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
   });
-  const line = format === "csv" ? csvLine : jsonLine;
+  const jsonl = format === "jsonl";
+  const line = jsonl ? jsonLine : csvLine;
+  // (JSON Lines: the entries' ids and transaction ids, for the proof after them)
+  const entries = jsonl ? new ExportedEntries() : null;
   let rows = 0;
-  let pending = format === "csv" ? csvHeader() : "";
+  let pending = jsonl
+    ? headerLine({ proof: "inline", filter: request.filter, completeness: completenessOf(request), exportedAt })
+    : csvHeader();
   let status: ExportStatus = "failed";
   try {
     for (;;) {
-      for (const row of batch) pending += line(row);
+      for (const row of batch) {
+        pending += line(row);
+        entries?.add(row.id, row.transactionId);
+      }
       // One write per batch; wait while the client is slower than the database.
       if (pending && !closed) {
         rows += batch.length;
@@ -105,6 +106,13 @@ async function streamExport(req: Request, res: Response, context: RouteContext, 
       const last = batch.at(-1);
       if (closed || batch.length < batchSize || !last) break;
       batch = await readBatch({ occurredAt: last.occurredAt, id: last.id });
+    }
+    if (entries && !closed) {
+      const source = { pool: context.pool, claims, statementTimeoutMs: context.statementTimeoutMs, sealedBefore: first.sealedBefore };
+      for await (const chunk of proofTrailer(source, entries)) {
+        if (!res.write(chunk) && !closed) await drainOrClose(res);
+        if (closed) break;
+      }
     }
     status = closed ? "cancelled" : "completed";
   } finally {
@@ -147,19 +155,4 @@ function exportRecorder(accessLog: AccessLog, claims: AuditClaims, format: Expor
         .catch(() => undefined);
     },
   };
-}
-
-/**
- * Waits until the response drains or closes. The listener of the event that
- * did not happen is removed: a long export waits thousands of times, and
- * listeners left behind would pile up on the response (and its 'error').
- */
-async function drainOrClose(res: Response): Promise<void> {
-  const stop = new AbortController();
-  const wait = (event: string) => once(res, event, { signal: stop.signal }).then(() => undefined, () => undefined);
-  try {
-    await Promise.race([wait("drain"), wait("close")]);
-  } finally {
-    stop.abort();
-  }
 }

@@ -422,7 +422,10 @@ describe("GET /export?alert=: the alert's entries, exported", () => {
   const exported = async (token: string, query: string): Promise<{ status: number; ids: string[]; body: string }> => {
     const res = await fetch(`${server.url}/export?format=jsonl&${query}`, { headers: { authorization: `Bearer ${token}` } });
     const body = await res.text();
-    const ids = res.status === 200 ? body.split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id) : [];
+    // the entries: not the lines of the file's proof (header, seals, proofs, end), which carry a "type"
+    const ids = res.status === 200
+      ? body.split("\n").filter(Boolean).map((line) => JSON.parse(line) as { id: string }).filter((l) => !("type" in l)).map((l) => l.id)
+      : [];
     return { status: res.status, ids, body };
   };
 
