@@ -76,7 +76,7 @@ try {
     const client = new pg.Client({ connectionString: db.ownerUrl, application_name: "audit-trail-verify" });
     try {
       await client.connect();
-      const options = { tenantId: args.tenant ?? null, from, to, publicKeys, unsealedAfterMs: 2 * (config.sealIntervalMs || 60_000) };
+      const options = { tenantId: args.tenant ?? null, from, to, publicKeys, unsealedAfterMs: 2 * (config.sealIntervalMs || 60_000), connectionString: db.ownerUrl };
       const result = await verifyLog(client, options);
       if (!args["no-record"]) await recordVerification(client, result, "npm run verify", options);
       process.stdout.write(args.json ? JSON.stringify(jsonVerification(result)) + "\n" : formatVerification(result) + "\n");

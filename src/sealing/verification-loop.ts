@@ -30,7 +30,7 @@ export function startVerification(options: VerificationLoopOptions): Verificatio
     const client = new pg.Client({ connectionString: options.connectionString, application_name: "audit-trail-verify" });
     await client.connect();
     try {
-      const verifyOptions = { publicKeys: options.publicKeys, unsealedAfterMs: options.unsealedAfterMs };
+      const verifyOptions = { publicKeys: options.publicKeys, unsealedAfterMs: options.unsealedAfterMs, connectionString: options.connectionString };
       const result = await verifyLog(client, verifyOptions);
       await recordVerification(client, result, "server", {});
       if (hasFindings(result)) {

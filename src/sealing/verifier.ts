@@ -1,14 +1,17 @@
 // `npm run verify` against the database: every seal in range recomputed, and
 // the log compared with it, entry by entry. Nothing here trusts a function of
-// the database (an attacker with superuser could replace audit.verify()):
-// the entries are read as PostgreSQL's own text of each column, and the
-// canonical form, the leaf hashes, the Merkle roots, the seal hashes, the
-// chain and the signatures are all computed here. Seals and entries are read
-// in one repeatable-read snapshot, so that a round sealed meanwhile is not
-// half seen.
+// the project in the database (an attacker with superuser could replace
+// audit.verify() or audit_private.entry_leaf_hash()): each entry's leaf hash
+// is computed by the verifier's own query from PostgreSQL's built-ins over
+// the canonical form (canonicalLeafSql, the same bytes as canonical.ts, held
+// to it by test/sealing/golden.test.ts), and the Merkle roots, the seal
+// hashes, the chain and the signatures are computed here. The hashing runs on
+// two connections sharing one repeatable-read snapshot (a tenant of 1,000,000
+// entries is about 13 s of hashing on one core), so that a round sealed
+// meanwhile is not half seen.
 import type { KeyObject } from "node:crypto";
 import pg from "pg";
-import { leafHash, sealHash, type CanonicalEntry, type SealFields } from "./canonical.ts";
+import { sealHash, type SealFields } from "./canonical.ts";
 import { verifySealSignature } from "./keys.ts";
 import { merkleRoot } from "./merkle.ts";
 
@@ -47,6 +50,8 @@ export interface VerifyOptions {
   unsealedAfterMs: number;
   /** Rows fetched per round trip. */
   batchSize?: number;
+  /** A second connection to the same database shares the hashing (the verifier's snapshot, exported); none: one connection. */
+  connectionString?: string | null;
 }
 
 export interface VerifyResult {
@@ -82,22 +87,27 @@ interface SealRow {
 const MICROS = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
 const ISO = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
-// Only core casts and functions: each column as PostgreSQL's own text.
-const ENTRY_COLUMNS = [
-  "l.id::text", MICROS("l.occurred_at"), "l.tenant_id::text", "l.account_id::text", "l.actor_type::text", "l.actor_id::text",
-  "l.actor_email", "l.actor_name", "l.action", "l.resource_type", "l.entity_id", "l.event",
+// The canonical form's columns (canonical.ts ENTRY_FIELDS' order), each as
+// PostgreSQL's own text, with core casts only.
+const CANONICAL_COLUMNS = [
+  "l.id::text", "((extract(epoch from l.occurred_at) * 1000000)::bigint)::text", "l.tenant_id::text", "l.account_id::text",
+  "l.actor_type::text", "l.actor_id::text", "l.actor_email", "l.actor_name", "l.action", "l.resource_type", "l.entity_id", "l.event",
   "l.old_values::text", "l.new_values::text", "l.context::text", "l.transaction_id::text", "l.entity_label",
-].join(", ");
+];
+
+/**
+ * The leaf hash of `audit.log l` (hex), from PostgreSQL's built-ins only:
+ * 0x00 || each field as 0x00, or 0x01 + UTF-8 length + UTF-8. In a UTF8
+ * database the text's own length is its UTF-8 length (a fifth cheaper).
+ */
+export function canonicalLeafSql(utf8Database = false): string {
+  const length = (c: string) => (utf8Database ? `pg_catalog.octet_length(${c})` : `pg_catalog.octet_length(pg_catalog.convert_to(${c}, 'UTF8'))`);
+  const field = (c: string) =>
+    `coalesce('\\x01'::bytea || pg_catalog.int4send(${length(c)}) || pg_catalog.convert_to(${c}, 'UTF8'), '\\x00'::bytea)`;
+  return `pg_catalog.encode(pg_catalog.sha256('\\x00'::bytea || ${CANONICAL_COLUMNS.map(field).join(" || ")}), 'hex')`;
+}
 
 const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
-
-function toEntry(r: (string | null)[]): CanonicalEntry {
-  return {
-    id: r[0]!, occurredAtMicros: r[1]!, tenantId: r[2]!, accountId: r[3]!, actorType: r[4]!, actorId: r[5]!,
-    actorEmail: r[6]!, actorName: r[7]!, action: r[8]!, resourceType: r[9]!, entityId: r[10]!, event: r[11]!,
-    oldValues: r[12]!, newValues: r[13]!, context: r[14]!, transactionId: r[15]!, entityLabel: r[16]!,
-  } as CanonicalEntry;
-}
 
 function fieldsOf(tenantId: string, s: SealRow): SealFields {
   return {
@@ -130,20 +140,23 @@ export async function verifyLog(client: pg.ClientBase, options: VerifyOptions): 
   const batchSize = options.batchSize ?? 20_000;
   const rounds: RoundResult[] = [];
   const tenants: TenantVerification[] = [];
+  const helpers: pg.Client[] = [];
   await client.query("begin isolation level repeatable read read only");
   try {
-    const { rows: consumer } = await client.query<{ watermark: string | null; stalled: boolean; horizon: string }>(
+    const { rows: consumer } = await client.query<{ watermark: string | null; stalled: boolean; horizon: string; utf8: boolean }>(
       `select (select c.watermark::text from audit_private.log_consumers c where c.consumer = 'seals') as watermark,
               coalesce((select c.last_round_at < now() - make_interval(secs => $1::double precision / 1000)
                           from audit_private.log_consumers c where c.consumer = 'seals'), true) as stalled,
-              pg_snapshot_xmin(pg_current_snapshot())::text as horizon`,
+              pg_snapshot_xmin(pg_current_snapshot())::text as horizon,
+              current_setting('server_encoding') = 'UTF8' as utf8`,
       [options.unsealedAfterMs],
     );
     const watermark = BigInt(consumer[0]!.watermark ?? "0");
     const stalled = consumer[0]!.stalled;
     const horizon = BigInt(consumer[0]!.horizon);
+    if (options.connectionString) helpers.push(await snapshotHelper(client, options.connectionString));
     for (const tenantId of await tenantsToVerify(client, options.tenantId)) {
-      const t = await verifyTenant(client, tenantId, options, { watermark, stalled, horizon, batchSize });
+      const t = await verifyTenant(client, tenantId, options, { helpers, utf8Database: consumer[0]!.utf8, watermark, stalled, horizon, batchSize });
       rounds.push(...t.rounds);
       tenants.push(t.summary);
     }
@@ -151,11 +164,31 @@ export async function verifyLog(client: pg.ClientBase, options: VerifyOptions): 
   } catch (err) {
     await client.query("rollback").catch(() => undefined);
     throw err;
+  } finally {
+    await Promise.all(helpers.map((h) => h.end().catch(() => undefined)));
   }
   return { rounds, tenants, signaturesChecked: options.publicKeys !== null, ms: Math.round(performance.now() - started) };
 }
 
+/** A connection in the client's snapshot (exported; the client's transaction must stay open while it is used). */
+async function snapshotHelper(client: pg.ClientBase, connectionString: string): Promise<pg.Client> {
+  const { rows } = await client.query<{ id: string }>("select pg_export_snapshot() as id");
+  const helper = new pg.Client({ connectionString, application_name: "audit-trail-verify" });
+  await helper.connect();
+  try {
+    await helper.query("begin isolation level repeatable read read only");
+    await helper.query(`set transaction snapshot '${rows[0]!.id.replace(/'/g, "")}'`);
+  } catch (err) {
+    await helper.end().catch(() => undefined);
+    throw err;
+  }
+  return helper;
+}
+
 interface ConsumerState {
+  /** Further connections in the same snapshot, hashing a share of the entries. */
+  helpers: pg.ClientBase[];
+  utf8Database: boolean;
   watermark: bigint;
   stalled: boolean;
   horizon: bigint;
@@ -188,23 +221,25 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
   // The leaves each checked seal stored, in its order.
   const leaves = new Map<string, { ids: string[]; hashes: Buffer[] }>();
   if (checked.length > 0) {
+    // One row per seal: its ids as text and its leaves as one hex string, cut
+    // into 32-byte leaves here (far cheaper than a row per leaf).
     const seqs = checked.map((s) => s.seq);
     await client.query(
       `declare seal_leaves no scroll cursor for
-       select s.seq::text, u.id::text, encode(u.h, 'hex') from audit.seals s
-        cross join lateral unnest(s.entry_ids, s.entry_hashes) with ordinality u(id, h, n)
-        where s.tenant_id = $1 and s.seq = any($2::bigint[]) order by s.seq, u.n`,
+       select s.seq::text, pg_catalog.array_to_string(s.entry_ids, ','),
+              pg_catalog.replace(pg_catalog.array_to_string(s.entry_hashes::text[], ''), '\\x', '')
+         from audit.seals s where s.tenant_id = $1 and s.seq = any($2::bigint[]) order by s.seq`,
       [tenantId, seqs],
     );
     for (;;) {
-      const { rows } = await client.query<string[]>({ text: `fetch ${state.batchSize} from seal_leaves`, rowMode: "array", types: RAW_TEXT });
-      for (const [seq, id, hash] of rows) {
-        let l = leaves.get(seq!);
-        if (!l) leaves.set(seq!, (l = { ids: [], hashes: [] }));
-        l.ids.push(id!);
-        l.hashes.push(Buffer.from(hash!, "hex"));
+      const { rows } = await client.query<string[]>({ text: "fetch 100 from seal_leaves", rowMode: "array", types: RAW_TEXT });
+      for (const [seq, ids, hex] of rows) {
+        const all = Buffer.from(hex!, "hex");
+        const hashes: Buffer[] = [];
+        for (let i = 0; i < all.length; i += 32) hashes.push(all.subarray(i, i + 32));
+        leaves.set(seq!, { ids: ids ? ids.split(",") : [], hashes });
       }
-      if (rows.length < state.batchSize) break;
+      if (rows.length < 100) break;
     }
     await client.query("close seal_leaves");
   }
@@ -215,7 +250,7 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
     if (isChecked.has(s.seq)) {
       if (sealHash(fieldsOf(tenantId, s)) !== s.seal_hash) add(s, "chain_broken", [], "the seal does not match its hash: it was altered");
       const l = leaves.get(s.seq) ?? { ids: [], hashes: [] };
-      if (l.ids.length !== s.entry_count || merkleRoot(l.hashes).toString("hex") !== s.merkle_root) {
+      if (l.ids.length !== s.entry_count || l.hashes.length !== s.entry_count || merkleRoot(l.hashes).toString("hex") !== s.merkle_root) {
         add(s, "chain_broken", [], "its entry list does not match its Merkle root or count");
       }
       const seq = BigInt(s.seq);
@@ -248,11 +283,11 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
 
   // The entries: what the current seals stored against what the log holds.
   const current = checked.filter((s) => s.superseded_by === null);
-  const stored = new Map<string, { seal: SealRow; hash: Buffer }>();
+  const stored = new Map<string, { seal: SealRow; hash: string }>();
   for (const s of current) {
     const l = leaves.get(s.seq);
     if (!l) continue;
-    l.ids.forEach((id, i) => stored.set(id, { seal: s, hash: l.hashes[i]! }));
+    l.ids.forEach((id, i) => stored.set(id, { seal: s, hash: l.hashes[i]?.toString("hex") ?? "" }));
   }
   // every current seal of the tenant, in or out of the time range: they tile the transactions
   const tiles = seals.filter((s) => s.superseded_by === null).sort((a, b) => (BigInt(a.from_xid) < BigInt(b.from_xid) ? -1 : 1));
@@ -283,30 +318,39 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
   const values: unknown[] = [tenantId];
   if (from) conditions.push(`l.occurred_at >= $${values.push(from)}`);
   if (to) conditions.push(`l.occurred_at < $${values.push(to)}`);
-  await client.query(`declare tenant_entries no scroll cursor for select ${ENTRY_COLUMNS} from audit.log l where ${conditions.join(" and ")}`, values);
-  for (;;) {
-    const { rows } = await client.query<(string | null)[]>({ text: `fetch ${state.batchSize} from tenant_entries`, rowMode: "array", types: RAW_TEXT });
-    for (const r of rows) {
-      entries++;
-      const entry = toEntry(r);
-      const have = stored.get(entry.id!);
-      if (have) {
-        seen.add(entry.id!);
-        if (!leafHash(entry).equals(have.hash)) note(have.seal, "modified", entry.id!);
-        continue;
-      }
-      const xid = BigInt(entry.transactionId!);
-      const seal = covering(xid);
-      // in a sealed range but not in its seal (a legitimate entry of a seal
-      // outside the time range is outside it too)
-      if (seal) note(seal, "inserted", entry.id!);
-      else if (xid < state.watermark || (state.stalled && xid < state.horizon)) {
-        note(null, "unsealed", entry.id!);
-      }
+  const onRow = ([id, xidText, leaf]: (string | null)[]) => {
+    entries++;
+    const have = stored.get(id!);
+    if (have) {
+      seen.add(id!);
+      if (leaf !== have.hash) note(have.seal, "modified", id!);
+      return;
     }
-    if (rows.length < state.batchSize) break;
-  }
-  await client.query("close tenant_entries");
+    const xid = BigInt(xidText!);
+    const seal = covering(xid);
+    // in a sealed range but not in its seal (a legitimate entry of a seal
+    // outside the time range is outside it too)
+    if (seal) note(seal, "inserted", id!);
+    else if (xid < state.watermark || (state.stalled && xid < state.horizon)) note(null, "unsealed", id!);
+  };
+  // Each connection hashes every other entry (by id), in the same snapshot.
+  const connections = [client, ...state.helpers];
+  await Promise.all(connections.map(async (c, part) => {
+    const where = [...conditions, `l.id % ${connections.length} = ${part}`].join(" and ");
+    await c.query(`declare tenant_entries no scroll cursor for select l.id::text, l.transaction_id::text, ${canonicalLeafSql(state.utf8Database)} from audit.log l where ${where}`, values);
+    const fetch = () => c.query<(string | null)[]>({ text: `fetch ${state.batchSize} from tenant_entries`, rowMode: "array", types: RAW_TEXT });
+    // The next batch is asked for before this one is processed: the backend
+    // hashes while this process compares.
+    let next = fetch();
+    for (;;) {
+      const { rows } = await next;
+      const more = rows.length === state.batchSize;
+      if (more) next = fetch();
+      rows.forEach(onRow);
+      if (!more) break;
+    }
+    await c.query("close tenant_entries");
+  }));
   for (const [id, { seal }] of stored) {
     if (seen.has(id)) continue;
     // gone, or only outside the time range

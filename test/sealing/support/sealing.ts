@@ -44,10 +44,12 @@ export async function asAttacker(owner: pg.Pool, sql: string, params: unknown[] 
   });
 }
 
+/** The Node verifier (npm run verify's) for one tenant, hashing on two connections like the CLI. */
 export async function verifyTenant(owner: pg.Pool, tenantId: string, options: Partial<VerifyOptions> = {}): Promise<RoundResult[]> {
   const client = await owner.connect();
   try {
-    const result = await verifyLog(client, { tenantId, publicKeys: null, unsealedAfterMs: 120_000, ...options });
+    const connectionString = (owner as unknown as { options: { connectionString: string } }).options.connectionString;
+    const result = await verifyLog(client, { tenantId, publicKeys: null, unsealedAfterMs: 120_000, connectionString, ...options });
     return result.rounds;
   } finally {
     client.release();
