@@ -2,7 +2,7 @@
 import { readdirSync } from "node:fs";
 import { benchDir } from "./server.ts";
 
-export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http", "load", "detect"] as const;
+export const SECTIONS = ["writes", "bulk", "storage", "partitions", "reads", "http", "load", "detect", "seal"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export interface BenchOptions {
@@ -32,6 +32,11 @@ export interface BenchOptions {
   loadSeconds: number;
   loadMaxRate: number;
   writerRate: number;
+  /** Seal section: entries of the read data set it seals (default: the first of rows, 10M in full mode, 10,000 in quick mode). */
+  sealRows: number;
+  /** Seal section: the writer's fixed rate beside the sealing loop, and the seconds of each period (with and without it). */
+  sealRate: number;
+  sealSeconds: number;
   driver: "pgbench" | "node" | "auto";
   regenerate: boolean;
   /** Where results.json / results.md go (prefix without extension). */
@@ -61,10 +66,16 @@ export const USAGE = `Usage: npm run bench -- [options]
                         baseline and each capacity step last min(N, 60)
   --load-max-rate N     load: the highest rate the capacity search tries (full: 500, quick: 50)
   --writer-rate N       load: the writer's audited transactions/s (default: 1000)
+  --seal-rows N         seal: entries of the read data set it seals (default: the first of --rows,
+                        10000000 in full mode, 10000 in quick mode)
+  --seal-rate N         seal: the writer's audited transactions/s beside the sealing loop (full:
+                        500, quick: 100)
+  --seal-seconds N      seal: seconds of each writer period, without and with the sealing loop
+                        (full: 120, quick: 10)
   --driver NAME         pgbench | node | auto (default: pgbench when installed)
   --regenerate          rebuild the read data sets even when a matching one exists
-  --results PREFIX      write PREFIX.json and PREFIX.md (full default: bench/results,
-                        quick default: bench/.work/quick-results)
+  --results PREFIX      write PREFIX.json and PREFIX.md (full default: bench/results, or
+                        bench/results-seal for --only seal; quick default: bench/.work/quick-results)
 Environment: DATABASE_URL (a superuser connection to a server dedicated to benchmarking;
 default: an embedded PostgreSQL in bench/.work/cluster), LOG_LEVEL.`;
 
@@ -123,10 +134,15 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     loadSeconds: quick ? 4 : 180,
     loadMaxRate: quick ? 50 : 500,
     writerRate: 1000,
+    sealRows: 0, // set below: the first of rows unless --seal-rows
+    sealRate: quick ? 100 : 500,
+    sealSeconds: quick ? 10 : 120,
     driver: "auto",
     regenerate: false,
     resultsPrefix: quick ? `${benchDir}.work/quick-results` : `${benchDir}results`,
   };
+  let sealRows: number | null = null;
+  let resultsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -202,6 +218,15 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case "--writer-rate":
         o.writerRate = parseCount(value(), "--writer-rate");
         break;
+      case "--seal-rows":
+        sealRows = parseCount(String(Number(value().trim())), "--seal-rows");
+        break;
+      case "--seal-rate":
+        o.sealRate = parseCount(value(), "--seal-rate");
+        break;
+      case "--seal-seconds":
+        o.sealSeconds = parseCount(value(), "--seal-seconds");
+        break;
       case "--driver": {
         const d = value();
         if (d !== "pgbench" && d !== "node" && d !== "auto") throw new UsageError(`--driver must be pgbench, node or auto, got "${d}"`);
@@ -213,6 +238,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         break;
       case "--results":
         o.resultsPrefix = value();
+        resultsGiven = true;
         break;
       case "--help":
       case "-h":
@@ -221,6 +247,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
         throw new UsageError(`unknown option "${arg}"\n${USAGE}`);
     }
   }
+  // Quick mode seals the quick read data set the other sections generate anyway (another size would cost a generation).
+  o.sealRows = sealRows ?? o.rows[0]!;
+  // A full run of the seal section alone keeps its results beside the others' (results-detect.md's way), not over results.md.
+  if (!quick && !resultsGiven && o.sections.length === 1 && o.sections[0] === "seal") o.resultsPrefix = `${benchDir}results-seal`;
   if (o.pairs < 3 && !quick) process.stderr.write("warning: fewer than 3 pairs: medians are weak\n");
   return o;
 }

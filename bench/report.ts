@@ -6,6 +6,7 @@ import type { BulkResult } from "./bulk.ts";
 import type { EquivalenceResult } from "./equivalence.ts";
 import type { HttpResult } from "./http.ts";
 import { renderDetect, type DetectResult } from "./detect.ts";
+import { renderSeal, type SealResult } from "./seal.ts";
 import { LOAD_TARGETS, type LoadResult, type LoadStep } from "./load.ts";
 import type { CpuShares } from "./load-cpu.ts";
 import type { WriterFigures } from "./load-writer.ts";
@@ -33,6 +34,8 @@ export interface BenchResults {
   load: LoadResult | { skipped: string } | null;
   /** Absent from results written before the section existed. */
   detect?: DetectResult | null;
+  /** Absent from results written before the section existed. */
+  seal?: SealResult | null;
   notes: string[];
 }
 
@@ -172,6 +175,7 @@ export function renderMarkdown(r: BenchResults): string {
 
   if (r.load) renderLoad(out, r.load);
   if (r.detect) renderDetect(out, r.detect);
+  if (r.seal) renderSeal(out, r.seal);
 
   if (r.notes.length) out.push("", "## Notes", "", ...r.notes.map((x) => `- ${x}`));
   out.push("");

@@ -14,6 +14,7 @@ import { parseOptions, UsageError, type BenchOptions } from "./options.ts";
 import { measurePartitions } from "./partitions.ts";
 import { ensureReadDataset, ensureReadVariant, type ReadDataset } from "./read-dataset.ts";
 import { measureReads } from "./reads.ts";
+import { measureSeal } from "./seal.ts";
 import { renderMarkdown, writeResults, type BenchResults } from "./report.ts";
 import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer } from "./server.ts";
 import { measureStorage } from "./storage.ts";
@@ -68,6 +69,7 @@ async function main(opts: BenchOptions): Promise<void> {
       http: null,
       load: null,
       detect: null,
+      seal: null,
       notes: [],
     };
     const fixture = fixtureSize(opts.quick);
@@ -149,6 +151,12 @@ async function main(opts: BenchOptions): Promise<void> {
       results.detect = await measureDetect(server, await dataset(opts.rows[0]!), { quick: opts.quick, samples: opts.detectSamples, massRows: opts.quick ? Math.min(opts.bulkRows, 1000) : opts.bulkRows }, logger);
     }
 
+    // Tamper evidence: sealing the history of a copy of a read data set,
+    // verifying its largest tenant, and a writer's latency beside the sealing loop.
+    if (opts.sections.includes("seal")) {
+      results.seal = await measureSeal(server, await dataset(opts.sealRows), { quick: opts.quick, rate: opts.sealRate, seconds: opts.sealSeconds, verifyRuns: 1, pgbench: driver === "pgbench" }, logger);
+    }
+
     await dropDatabase(server.rootUrl, TEMPLATE);
     const finished = new Date();
     results.finishedAt = finished.toISOString();
@@ -156,6 +164,8 @@ async function main(opts: BenchOptions): Promise<void> {
     const files = await writeResults(opts.resultsPrefix, results);
     process.stdout.write(renderMarkdown(results));
     process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+    // Something broken (not a figure): fail once the results are written.
+    if (results.seal?.problems.length) throw new Error(`seal: ${results.seal.problems.join("; ")}`);
   } finally {
     await stop();
   }
