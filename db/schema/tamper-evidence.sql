@@ -119,6 +119,7 @@ create policy seals_reader_select on audit.seals for select to audit_reader
   using (true);
 create policy seals_tenant_admin_select on audit.seals for select to audit_tenant_admin
   using ((tenant_id = audit.scoped_tenant_id('tenant_admin'::text)));
+grant select on audit.seals to audit_account_admin;
 grant select on audit.seals to audit_reader;
 grant select on audit.seals to audit_tenant_admin;
 
@@ -154,6 +155,7 @@ create policy verifications_reader_select on audit.verifications for select to a
   using (true);
 create policy verifications_tenant_admin_select on audit.verifications for select to audit_tenant_admin
   using ((tenant_id = audit.scoped_tenant_id('tenant_admin'::text)));
+grant select on audit.verifications to audit_account_admin;
 grant select on audit.verifications to audit_reader;
 grant select on audit.verifications to audit_tenant_admin;
 
@@ -336,11 +338,12 @@ grant execute on function audit.verify(tenant uuid, from_time timestamp with tim
 create or replace function audit_private.canonical_field(value text)
  returns bytea
  language sql
- immutable parallel safe
- set search_path to 'pg_catalog', 'pg_temp'
+ stable parallel safe
 as $function$
-  select case when value is null then '\x00'::bytea
-              else '\x01'::bytea || int4send(octet_length(convert_to(value, 'UTF8'))) || convert_to(value, 'UTF8') end
+  -- (null propagates through the concatenation to the coalesce: each value
+  -- is converted twice when inlined, not three times as with a CASE)
+  select coalesce('\x01'::bytea || pg_catalog.int4send(pg_catalog.octet_length(pg_catalog.convert_to(value, 'UTF8')))
+                  || pg_catalog.convert_to(value, 'UTF8'), '\x00'::bytea)
 $function$;
 comment on function audit_private.canonical_field(value text) is 'One field of the canonical form: 0x00 for null, else 0x01, the UTF-8 byte length (4 bytes, big-endian) and the UTF-8 text, so that null and the empty string differ and no field can run into the next.';
 
@@ -378,8 +381,7 @@ comment on function audit_private.commit_seals(signatures jsonb) is 'Stores the 
 create or replace function audit_private.entry_canonical_form(e audit.log)
  returns bytea
  language sql
- immutable parallel safe
- set search_path to 'pg_catalog', 'pg_temp'
+ stable parallel safe
 as $function$
   select audit_private.canonical_field(e.id::text)
       || audit_private.canonical_field(audit_private.micros(e.occurred_at))
@@ -404,9 +406,8 @@ comment on function audit_private.entry_canonical_form(e audit.log) is 'The cano
 create or replace function audit_private.entry_leaf_hash(e audit.log)
  returns bytea
  language sql
- immutable parallel safe
- set search_path to 'pg_catalog', 'pg_temp'
-as $function$ select sha256('\x00'::bytea || audit_private.entry_canonical_form(e)) $function$;
+ stable parallel safe
+as $function$ select pg_catalog.sha256('\x00'::bytea || audit_private.entry_canonical_form(e)) $function$;
 comment on function audit_private.entry_leaf_hash(e audit.log) is 'The Merkle leaf of an entry: sha256(0x00 || its canonical form).';
 
 create or replace function audit_private.maintenance_reason()
@@ -449,8 +450,7 @@ comment on function audit_private.merkle_root(leaves bytea[]) is 'The Merkle roo
 create or replace function audit_private.micros(t timestamp with time zone)
  returns text
  language sql
- immutable parallel safe
- set search_path to 'pg_catalog', 'pg_temp'
+ stable parallel safe
 as $function$ select (extract(epoch from t) * 1000000)::bigint::text $function$;
 comment on function audit_private.micros(t timestamp with time zone) is 'An instant as integer microseconds since 1970-01-01 UTC, as text: the canonical form of a timestamp (independent of the session''s time zone and DateStyle).';
 
@@ -471,10 +471,9 @@ comment on function audit_private.refuse_seal_change() is 'Keeps audit.seals app
 create or replace function audit_private.seal_hash(tenant_id uuid, seq bigint, from_xid bigint, to_xid bigint, sealed_through_xid bigint, entry_count integer, first_id bigint, last_id bigint, occurred_from timestamp with time zone, occurred_to timestamp with time zone, merkle_root text, previous_hash text, supersedes bigint, reason text, key_id text, sealed_at timestamp with time zone)
  returns text
  language sql
- immutable parallel safe
- set search_path to 'pg_catalog', 'pg_temp'
+ stable parallel safe
 as $function$
-  select encode(sha256(
+  select pg_catalog.encode(pg_catalog.sha256(
        audit_private.canonical_field('audit-trail seal v1')
     || audit_private.canonical_field(tenant_id::text)
     || audit_private.canonical_field(seq::text)
