@@ -105,6 +105,7 @@ The covered entry ids in order (the Merkle tree''s leaves'' order), so that a ve
 comment on column audit.seals.entry_hashes is '@behavior -*
 The covered entries'' leaf hashes, in the order of entry_ids.';
 create index seals_tenant_occurred_idx on audit.seals using btree (tenant_id, occurred_to);
+create index seals_tenant_supersedes_idx on audit.seals using btree (tenant_id, supersedes) where (supersedes is not null);
 create index seals_tenant_to_xid_idx on audit.seals using btree (tenant_id, to_xid);
 
 alter table audit.seals enable row level security;
@@ -165,15 +166,25 @@ create or replace function audit.covering_seals(xids bigint[])
  stable security definer
  set search_path to 'pg_catalog', 'pg_temp'
 as $function$
-  -- the newest seal of each range (a re-seal replaces its predecessor)
-  select s.* from audit.seals s
-   where s.tenant_id = coalesce(audit.scoped_tenant_id('tenant_admin'), audit.scoped_tenant_id('account_admin'))
-     and exists (select from unnest(xids) x where x >= s.from_xid and x < s.to_xid)
-     and not exists (select from audit.seals n where n.tenant_id = s.tenant_id and n.supersedes = s.seq)
+  with scope as (
+    select coalesce(audit.scoped_tenant_id('tenant_admin'), audit.scoped_tenant_id('account_admin')) as tenant_id
+  ), found as (
+    select distinct c.seq
+      from scope
+     cross join (select distinct x from unnest(xids) x where x is not null) u
+     cross join lateral (
+       select s.seq, s.from_xid from audit.seals s
+        where s.tenant_id = scope.tenant_id and s.to_xid > u.x
+        order by s.to_xid, s.seq desc
+        limit 1) c
+     where c.from_xid <= u.x
+  )
+  select s.* from audit.seals s join found f on f.seq = s.seq
+   where s.tenant_id = (select scope.tenant_id from scope)
    order by s.seq
 $function$;
 comment on function audit.covering_seals(xids bigint[]) is '@behavior -*
-For exports: the current seals of the admin''s tenant (from the jwt.claims.* settings) whose transaction range holds any of the given transaction ids, with their entry lists, so that an export can carry each entry''s Merkle inclusion proof. Account admins get them too: the leaves are hashes, which reveal nothing of other accounts'' entries.';
+For exports: the current seals of the admin''s tenant (from the jwt.claims.* settings) whose transaction range holds any of the given transaction ids, with their entry lists, so that an export can carry each entry''s Merkle inclusion proof. Account admins get them too: the leaves are hashes, which reveal nothing of other accounts'' entries. One index probe per distinct transaction id.';
 grant execute on function audit.covering_seals(xids bigint[]) to audit_viewer;
 
 create or replace function audit.seal_status(out tenant_id uuid, out sealed_up_to timestamp with time zone, out seal_count bigint, out newest_seq bigint, out newest_seal_hash text, out newest_sealed_at timestamp with time zone, out last_verified_at timestamp with time zone, out last_verified_by text, out last_verification_findings jsonb, out last_verification_signatures_checked boolean)

@@ -9,7 +9,7 @@ import { keyIdOf } from "../../src/sealing/keys.ts";
 import { sealDueRounds } from "../../src/sealing/sealer.ts";
 import { hasFindings } from "../../src/sealing/verifier.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { createTenant, entryIds, provision, type Tenant } from "../db/security/support/security.ts";
+import { createTenant, entryIds, ownerWithClaims, provision, type Tenant } from "../db/security/support/security.ts";
 import { asAttacker, findingsOf, sealUntil, testKeys, verifyTenant, verifyTenantInSql, type TestKeys } from "./support/sealing.ts";
 
 let db: TestDatabase;
@@ -300,5 +300,41 @@ describe("journaled maintenance", () => {
     expect(await count()).toBe(before);
     expect(findingsOf(await bothVerifiers(tenant.id))).toEqual([]);
     expect(rounds).toHaveLength(3);
+  });
+});
+
+describe("the seals an export is proved with (audit.covering_seals)", () => {
+  it("are the admin's tenant's current seals of the given transactions: a re-seal, not what it superseded; nothing of another tenant", async () => {
+    const { tenant, rounds } = await sealedTenant("Covered");
+    const { tenant: other } = await sealedTenant("Neighbour");
+    const victim = rounds[1]![0]!;
+    const client = await db.owner.connect();
+    try {
+      await client.query("begin");
+      await client.query("set local audit.maintenance = 'on'");
+      await client.query("set local audit.maintenance_reason = 'correction'");
+      await client.query("update audit.log set actor_name = 'corrected' where id = $1", [victim]);
+      await client.query("commit");
+    } finally {
+      client.release();
+    }
+    const { rows: x } = await db.owner.query<{ xid: string }>("select txid_current()::text as xid");
+    await sealUntil(db.owner, keys.signing, BigInt(x[0]!.xid));
+    const { rows: xids } = await db.owner.query<{ xid: string }>(
+      "select transaction_id::text as xid from audit.log where id = any($1::bigint[]) order by id", [[rounds[0]![0], victim, rounds[2]![0]]]);
+    const claims = (t: Tenant) => ({ role: "tenant_admin" as const, tenantId: t.id, sub: t.admin.id });
+    const covering = async (t: Tenant) =>
+      (await ownerWithClaims<{ tenant_id: string; seq: string; supersedes: string | null }>(db.owner, claims(t),
+        "select tenant_id::text, seq::text, supersedes::text from audit.covering_seals($1::bigint[])", [xids.map((r) => r.xid)])).rows;
+    const mine = await covering(tenant);
+    const reseal = mine.find((s) => s.supersedes !== null)!;
+    expect(reseal.seq).toBe(await sealOf(tenant.id, victim));
+    expect(mine.map((s) => s.seq)).not.toContain(reseal.supersedes);
+    expect(mine).toHaveLength(3);
+    expect(mine.every((s) => s.tenant_id === tenant.id)).toBe(true);
+    // another tenant's admin asking for the same transactions gets only its own tenant's seals
+    // (transaction ids are shared by all tenants), never these
+    const theirs = await covering(other);
+    expect(theirs.every((s) => s.tenant_id === other.id)).toBe(true);
   });
 });
