@@ -5,6 +5,7 @@
 // transaction holds the horizon back.
 import pg from "pg";
 import type { Logger } from "../log.ts";
+import { startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
 
 /** What one call of audit.detect() did. */
 export interface DetectionRound {
@@ -52,12 +53,7 @@ export interface DetectionLoopOptions {
   warnLagSeconds?: number;
 }
 
-export interface DetectionLoop {
-  /** Runs a round now (after the one in progress), e.g. in tests. */
-  runNow(): Promise<DetectionRound | null>;
-  /** Stops the timer and waits for the round in progress. */
-  stop(): Promise<void>;
-}
+export type DetectionLoop = BackgroundLoop<DetectionRound>;
 
 /** Runs audit.detect() now and then every intervalMs, one round at a time, in the background. */
 export function startDetection(options: DetectionLoopOptions): DetectionLoop {
@@ -74,11 +70,8 @@ export function startDetection(options: DetectionLoopOptions): DetectionLoop {
   const lagEvery = options.lagEveryRounds ?? Math.max(1, Math.round(300_000 / options.intervalMs));
   const warnLag = options.warnLagSeconds ?? 300;
   let rounds = 0;
-  let stopped = false;
-  let current: Promise<DetectionRound | null> = Promise.resolve(null);
 
   const round = async (): Promise<DetectionRound | null> => {
-    if (stopped) return null;
     const client = await pool.connect();
     try {
       const result = await detectOnce(client);
@@ -102,26 +95,5 @@ export function startDetection(options: DetectionLoopOptions): DetectionLoop {
       client.release();
     }
   };
-  const schedule = () => {
-    current = current.then(round).catch((err: unknown) => {
-      // a failed round changed nothing (its transaction rolled back); the next one repeats it
-      // (the message, not the error: pg attaches its client to it)
-      const e = err as Error & { code?: string };
-      log.error({ error: e.message, code: e.code }, "detection round failed");
-      return null;
-    });
-    return current;
-  };
-  schedule();
-  const timer = setInterval(schedule, options.intervalMs);
-  timer.unref();
-  return {
-    runNow: schedule,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await current;
-      await pool.end();
-    },
-  };
+  return startBackgroundLoop({ intervalMs: options.intervalMs, log, failure: "detection round failed", run: round, onStop: () => pool.end() });
 }

@@ -7,6 +7,7 @@
 // watermark in one transaction: a crash repeats the round, never loses it.
 import type { KeyObject } from "node:crypto";
 import pg from "pg";
+import { startBackgroundLoop, type BackgroundLoop } from "../db/background-loop.ts";
 import type { Logger } from "../log.ts";
 import { sealHash, type SealFields } from "./canonical.ts";
 import { signSeal } from "./keys.ts";
@@ -171,12 +172,7 @@ export interface SealingLoopOptions {
   onSealed?: (result: SealingResult) => void;
 }
 
-export interface SealingLoop {
-  /** The run started with the loop. */
-  firstRun: Promise<SealingResult | null>;
-  runNow(): Promise<SealingResult | null>;
-  stop(): Promise<void>;
-}
+export type SealingLoop = BackgroundLoop<SealingResult>;
 
 /** Seals every due round now and then every intervalMs, one run at a time, in the background. */
 export function startSealing(options: SealingLoopOptions): SealingLoop {
@@ -189,10 +185,7 @@ export function startSealing(options: SealingLoopOptions): SealingLoop {
     options: "-c statement_timeout=600000",
   });
   pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle sealing connection failed"));
-  let stopped = false;
-  let current: Promise<SealingResult | null> = Promise.resolve(null);
   const run = async (): Promise<SealingResult | null> => {
-    if (stopped) return null;
     const client = await pool.connect();
     try {
       const started = performance.now();
@@ -207,26 +200,5 @@ export function startSealing(options: SealingLoopOptions): SealingLoop {
       client.release();
     }
   };
-  const schedule = () => {
-    current = current.then(run).catch((err: unknown) => {
-      // a failed round changed nothing (rolled back); the next run repeats it
-      const e = err as Error & { code?: string };
-      log.error({ error: e.message, code: e.code }, "sealing failed");
-      return null;
-    });
-    return current;
-  };
-  const firstRun = schedule();
-  const timer = setInterval(schedule, options.intervalMs);
-  timer.unref();
-  return {
-    firstRun,
-    runNow: schedule,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await current;
-      await pool.end();
-    },
-  };
+  return startBackgroundLoop({ intervalMs: options.intervalMs, log, failure: "sealing failed", run, onStop: () => pool.end() });
 }

@@ -3,6 +3,7 @@
 // audit.verifications for the page and the API, findings logged as errors.
 import type { KeyObject } from "node:crypto";
 import pg from "pg";
+import { startBackgroundLoop, type BackgroundLoop } from "../db/background-loop.ts";
 import type { Logger } from "../log.ts";
 import { BENIGN_STATUSES, hasFindings, recordVerification, verifyLog, type VerifyResult } from "./verifier.ts";
 
@@ -16,17 +17,11 @@ export interface VerificationLoopOptions {
   after?: Promise<unknown>;
 }
 
-export interface VerificationLoop {
-  runNow(): Promise<VerifyResult | null>;
-  stop(): Promise<void>;
-}
+export type VerificationLoop = BackgroundLoop<VerifyResult>;
 
 export function startVerification(options: VerificationLoopOptions): VerificationLoop {
   const log = options.logger.child({ component: "verification" });
-  let stopped = false;
-  let current: Promise<VerifyResult | null> = (options.after ?? Promise.resolve()).then(() => null, () => null);
   const run = async (): Promise<VerifyResult | null> => {
-    if (stopped) return null;
     const client = new pg.Client({ connectionString: options.connectionString, application_name: "audit-trail-verify" });
     await client.connect();
     try {
@@ -45,23 +40,5 @@ export function startVerification(options: VerificationLoopOptions): Verificatio
       await client.end().catch(() => undefined);
     }
   };
-  const schedule = () => {
-    current = current.then(run).catch((err: unknown) => {
-      const e = err as Error & { code?: string };
-      log.error({ error: e.message, code: e.code }, "verification failed");
-      return null;
-    });
-    return current;
-  };
-  schedule();
-  const timer = setInterval(schedule, options.intervalMs);
-  timer.unref();
-  return {
-    runNow: schedule,
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await current;
-    },
-  };
+  return startBackgroundLoop({ intervalMs: options.intervalMs, log, failure: "verification failed", run, after: options.after });
 }

@@ -89,6 +89,13 @@ describe("first run", () => {
       const health = await fetch(`${ready!.url}/healthz`);
       expect(health.status).toBe(200);
       expect(await health.json()).toEqual({ status: "ok", database: "ok" });
+      // the demo is sealed with the data folder's key pair, then verified
+      const deadline = Date.now() + 30_000;
+      while (!server.lines.some((l) => l.msg === "seals verified: no tampering found") && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(server.lines.filter((l) => l.msg === "sealed" || l.msg === "seals verified: no tampering found").map((l) => l.msg))
+        .toEqual(["sealed", "seals verified: no tampering found"]);
 
       server.child.kill("SIGINT");
       expect(await server.exited).toBe(0);

@@ -15,6 +15,7 @@
 import { once } from "node:events";
 import type { Express, Request, Response } from "express";
 import type pg from "pg";
+import type { SealFields } from "../../sealing/canonical.ts";
 import { proofsFor } from "../../sealing/merkle.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../shared/export-format.ts";
 import type { ResolvedFilters } from "../../shared/filters.ts";
@@ -182,23 +183,7 @@ export class ExportedEntries {
 // --- the trailer ----------------------------------------------------------
 
 /** A seal as its line shows it (the SealFields, as text), and its signature. */
-interface SealRow {
-  tenantId: string;
-  seq: string;
-  fromXid: string;
-  toXid: string;
-  sealedThroughXid: string;
-  entryCount: string;
-  firstId: string | null;
-  lastId: string | null;
-  occurredFromMicros: string | null;
-  occurredToMicros: string | null;
-  merkleRoot: string;
-  previousHash: string | null;
-  supersedes: string | null;
-  reason: string | null;
-  keyId: string;
-  sealedAtMicros: string;
+interface SealRow extends SealFields {
   sealHash: string;
   signature: string;
   canonicalVersion: number;
