@@ -30,6 +30,7 @@ import type { Logger } from "../src/log.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import { benchDir, dropDatabase, type BenchServer } from "./server.ts";
 import { median, percentile, round, sleep } from "./stats.ts";
+import { connect, copyDataset } from "./dataset-copy.ts";
 
 /** The issue's targets; renderDetect judges them. */
 export const DETECT_TARGETS = {
@@ -400,33 +401,7 @@ class Application {
 
 // ---------------------------------------------------------------------------
 
-async function connect(url: string, applicationName: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url, application_name: applicationName });
-  await c.connect();
-  return c;
-}
 
-/** A copy of the data set, as files (like load.ts: a WAL-logged copy of 10 GB would write 10 GB of WAL). */
-async function copyDataset(server: BenchServer, template: string): Promise<void> {
-  await dropDatabase(server.rootUrl, DATABASE);
-  const c = await connect(server.rootUrl, "audit-trail-bench");
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await c.query(`create database ${c.escapeIdentifier(DATABASE)} template ${c.escapeIdentifier(template)} strategy = file_copy`);
-        return;
-      } catch (err) {
-        if (attempt < 50 && err instanceof Error && /being accessed by other users/.test(err.message)) {
-          await sleep(100);
-          continue;
-        }
-        throw err;
-      }
-    }
-  } finally {
-    await c.end();
-  }
-}
 
 const num = (v: unknown) => Number(v);
 
@@ -448,7 +423,7 @@ export async function measureDetect(server: BenchServer, ds: ReadDataset, opts: 
 
   let started = performance.now();
   logger.info({ template: ds.database, database: DATABASE }, "detect: copying the read data set");
-  await copyDataset(server, ds.database);
+  await copyDataset(server, ds.database, DATABASE);
   const copySeconds = round((performance.now() - started) / 1000, 1);
 
   const url = server.url(DATABASE);

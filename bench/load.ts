@@ -26,6 +26,7 @@ import { benchDir, dropDatabase, workDir, type BenchServer } from "./server.ts";
 import { round } from "./stats.ts";
 import { fixtureSize, jobsConsumed, loadFixture, resetWorkload, walBytesSince, walLsn } from "./write-database.ts";
 import { transactionTypes, type FixtureSize } from "./workload.ts";
+import { copyDataset } from "./dataset-copy.ts";
 
 /** The issue's targets; report.ts judges them. */
 export const LOAD_TARGETS = {
@@ -98,17 +99,6 @@ async function loadtestVersion(): Promise<string> {
   return `loadtest ${pkg.version}`;
 }
 
-/** A copy of the data set, as files (a WAL-logged copy of 10 GB would write 10 GB of WAL). */
-async function copyDataset(server: BenchServer, template: string): Promise<void> {
-  await dropDatabase(server.rootUrl, DATABASE);
-  const c = new pg.Client({ connectionString: server.rootUrl });
-  await c.connect();
-  try {
-    await c.query(`create database ${c.escapeIdentifier(DATABASE)} template ${c.escapeIdentifier(template)} strategy = file_copy`);
-  } finally {
-    await c.end();
-  }
-}
 
 /** The API server in its own process (load-api.ts), on the copy, as audit_authenticator. */
 async function startApi(authUrl: string, secret: string): Promise<{ url: string; pid: number | null; stop(): Promise<void> }> {
@@ -176,7 +166,7 @@ export async function measureLoad(server: BenchServer, ds: ReadDataset, opts: Lo
   const stepSeconds = Math.min(STEP_SECONDS, opts.seconds);
   const fixture = loadFixtureSize(opts);
   logger.info({ template: ds.database, database: DATABASE }, "load: copying the read data set");
-  await copyDataset(server, ds.database);
+  await copyDataset(server, ds.database, DATABASE);
   const owner = new pg.Client({ connectionString: server.url(DATABASE) });
   await owner.connect();
   let api: Awaited<ReturnType<typeof startApi>> | null = null;

@@ -32,6 +32,7 @@ import { benchDir, dropDatabase, workDir, type BenchServer } from "./server.ts";
 import { median, percentile, round, sleep } from "./stats.ts";
 import { fixtureSize, jobsConsumed, loadFixture, resetWorkload } from "./write-database.ts";
 import { runPgbench, transactionTypes, type FixtureSize } from "./workload.ts";
+import { connect, copyDataset } from "./dataset-copy.ts";
 
 /** The issue's target; renderSeal judges it (full mode only). */
 export const SEAL_TARGETS = {
@@ -181,33 +182,7 @@ export interface SealResult {
 
 // ---------------------------------------------------------------------------
 
-async function connect(url: string, applicationName: string, options?: string): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: url, application_name: applicationName, options });
-  await c.connect();
-  return c;
-}
 
-/** A copy of the data set, as files (like detect.ts and load.ts: a WAL-logged copy of 10 GB would write 10 GB of WAL). */
-async function copyDataset(server: BenchServer, template: string): Promise<void> {
-  await dropDatabase(server.rootUrl, DATABASE);
-  const c = await connect(server.rootUrl, "audit-trail-bench");
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await c.query(`create database ${c.escapeIdentifier(DATABASE)} template ${c.escapeIdentifier(template)} strategy = file_copy`);
-        return;
-      } catch (err) {
-        if (attempt < 50 && err instanceof Error && /being accessed by other users/.test(err.message)) {
-          await sleep(100);
-          continue;
-        }
-        throw err;
-      }
-    }
-  } finally {
-    await c.end();
-  }
-}
 
 /**
  * The client sealDueRounds() gets, timing each of its rounds: a round is one
@@ -326,7 +301,7 @@ export async function measureSeal(server: BenchServer, ds: ReadDataset, opts: Se
 
   let started = performance.now();
   logger.info({ template: ds.database, database: DATABASE, rows: ds.rows }, "seal: copying the read data set");
-  await copyDataset(server, ds.database);
+  await copyDataset(server, ds.database, DATABASE);
   const copySeconds = round((performance.now() - started) / 1000, 1);
 
   const url = server.url(DATABASE);
