@@ -2,9 +2,11 @@
 // validate-logs. Against the database (DATABASE_URL, or the embedded
 // default's): every seal in range recomputed, its signature checked with the
 // trusted keys of SEAL_PUBLIC_KEY_FILE, and each entry compared with its
-// seal (src/sealing/verifier.ts). With --export FILE: an export checked
+// seal (src/sealing/verifier.ts); with --anchors, the seals a tenant kept
+// outside the database must still be in its chain, unchanged. With --export FILE: an export checked
 // offline, without any database. Exit code 0 when nothing but ok and
 // journaled maintenance was found, 1 on any finding, 2 on bad usage.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import pg from "pg";
 import { ConfigError, loadConfig } from "../config.ts";
@@ -14,9 +16,9 @@ import { createLogger } from "../log.ts";
 import { formatExportVerification, verifyExport } from "../sealing/export-verify.ts";
 import { resolveSealKeys } from "../sealing/key-config.ts";
 import { formatVerification, jsonVerification } from "../sealing/verify-report.ts";
-import { hasFindings, recordVerification, verifyLog } from "../sealing/verifier.ts";
+import { hasFindings, parseAnchors, recordVerification, verifyLog, type SealAnchor } from "../sealing/verifier.ts";
 
-const USAGE = `usage: npm run verify -- [--tenant ID] [--from TIME] [--to TIME] [--json] [--skip-signatures] [--no-record]
+const USAGE = `usage: npm run verify -- [--tenant ID] [--from TIME] [--to TIME] [--anchors FILE] [--json] [--skip-signatures] [--no-record]
        npm run verify -- --export FILE [--proof SIDECAR] [--json] [--skip-signatures]`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -43,6 +45,7 @@ try {
         json: { type: "boolean", default: false },
         export: { type: "string" },
         proof: { type: "string" },
+        anchors: { type: "string" },
         "skip-signatures": { type: "boolean", default: false },
         "no-record": { type: "boolean", default: false },
       },
@@ -57,6 +60,16 @@ try {
   const to = parseTime(args.to, "--to");
   if (from && to && from >= to) throw new UsageError("--from must be before --to");
   if (args.proof && !args.export) throw new UsageError("--proof names the sidecar of an export: use it with --export FILE");
+  if (args.anchors && args.export) throw new UsageError("--anchors checks the database's seal chains: leave out --export");
+  let anchors: SealAnchor[] | undefined;
+  if (args.anchors) {
+    try {
+      anchors = parseAnchors(readFileSync(args.anchors, "utf8"));
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new UsageError(`--anchors ${args.anchors}: ${code ? `cannot read it (${code})` : (err as Error).message}`);
+    }
+  }
 
   const config = loadConfig();
   const keys = resolveSealKeys(config);
@@ -76,7 +89,7 @@ try {
     const client = new pg.Client({ connectionString: db.ownerUrl, application_name: "audit-trail-verify" });
     try {
       await client.connect();
-      const options = { tenantId: args.tenant ?? null, from, to, publicKeys, unsealedAfterMs: 2 * (config.sealIntervalMs || 60_000), connectionString: db.ownerUrl };
+      const options = { tenantId: args.tenant ?? null, from, to, publicKeys, unsealedAfterMs: 2 * (config.sealIntervalMs || 60_000), connectionString: db.ownerUrl, anchors };
       const result = await verifyLog(client, options);
       if (!args["no-record"]) await recordVerification(client, result, "npm run verify", options);
       process.stdout.write(args.json ? JSON.stringify(jsonVerification(result)) + "\n" : formatVerification(result) + "\n");

@@ -52,6 +52,30 @@ export interface VerifyOptions {
   batchSize?: number;
   /** A second connection to the same database shares the hashing (the verifier's snapshot, exported); none: one connection. */
   connectionString?: string | null;
+  /** Seals a tenant kept outside the database (`npm run seal` prints them): each must still be in its chain, unchanged. */
+  anchors?: SealAnchor[];
+}
+
+export interface SealAnchor {
+  tenantId: string;
+  seq: string;
+  sealHash: string;
+}
+
+const ANCHOR_LINE = /^\s*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s+(?:seal\s+)?(\d+)\s+([0-9a-f]{64})\s*$/i;
+
+/**
+ * Anchors from text: one "tenant seq hash" a line, or the lines `npm run seal`
+ * prints ("tenant  seal 12  hash"); other lines are ignored. Throws when no
+ * line is an anchor.
+ */
+export function parseAnchors(text: string): SealAnchor[] {
+  const anchors = text.split(/\r?\n/).flatMap((line) => {
+    const m = ANCHOR_LINE.exec(line);
+    return m ? [{ tenantId: m[1]!.toLowerCase(), seq: String(BigInt(m[2]!)), sealHash: m[3]!.toLowerCase() }] : [];
+  });
+  if (anchors.length === 0) throw new Error('no anchor in it: expected lines of "<tenant id> seal <number> <hash>", as npm run seal prints them');
+  return anchors;
 }
 
 export interface VerifyResult {
@@ -119,7 +143,7 @@ function fieldsOf(tenantId: string, s: SealRow): SealFields {
 }
 
 /** The tenants to verify: one, or every tenant with seals or entries (a loose index scan of the log's key). */
-async function tenantsToVerify(client: pg.ClientBase, tenantId: string | null | undefined): Promise<string[]> {
+async function tenantsToVerify(client: pg.ClientBase, tenantId: string | null | undefined, anchored: string[]): Promise<string[]> {
   if (tenantId) return [tenantId];
   const { rows } = await client.query<{ tenant_id: string }>(`
     with recursive t(tenant_id) as (
@@ -131,7 +155,8 @@ async function tenantsToVerify(client: pg.ClientBase, tenantId: string | null | 
     union
     select distinct s.tenant_id::text from audit.seals s
     order by 1`);
-  return rows.map((r) => r.tenant_id);
+  // a tenant whose seals and entries are all gone is still checked against its anchors
+  return [...new Set([...rows.map((r) => r.tenant_id), ...anchored])].sort();
 }
 
 /** Verifies the log against its seals; see docs/tamper-evidence.md for what each status means. */
@@ -155,7 +180,7 @@ export async function verifyLog(client: pg.ClientBase, options: VerifyOptions): 
     const stalled = consumer[0]!.stalled;
     const horizon = BigInt(consumer[0]!.horizon);
     if (options.connectionString) helpers.push(await snapshotHelper(client, options.connectionString));
-    for (const tenantId of await tenantsToVerify(client, options.tenantId)) {
+    for (const tenantId of await tenantsToVerify(client, options.tenantId, (options.anchors ?? []).map((a) => a.tenantId))) {
       const t = await verifyTenant(client, tenantId, options, { helpers, utf8Database: consumer[0]!.utf8, watermark, stalled, horizon, batchSize });
       rounds.push(...t.rounds);
       tenants.push(t.summary);
@@ -217,6 +242,17 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
   const findings: RoundResult[] = [];
   const add = (s: SealRow | null, status: VerifyStatus, entryIds: string[] = [], detail: string | null = null) =>
     findings.push({ tenantId, seq: s?.seq ?? null, occurredFrom: s?.occurred_from ?? null, occurredTo: s?.occurred_to ?? null, status, entryIds, detail });
+
+  // Seals the tenant kept outside the database: the chain must still hold them, unchanged.
+  for (const anchor of (options.anchors ?? []).filter((a) => a.tenantId === tenantId)) {
+    const s = bySeq.get(anchor.seq);
+    if (!s) {
+      findings.push({ tenantId, seq: anchor.seq, occurredFrom: null, occurredTo: null, status: "chain_broken", entryIds: [],
+        detail: `the anchored seal ${anchor.seq} (${anchor.sealHash}) is gone: seals were removed` });
+    } else if (s.seal_hash !== anchor.sealHash) {
+      add(s, "chain_broken", [], `it is not the anchored seal ${anchor.seq} (${anchor.sealHash}): the chain was rewritten`);
+    }
+  }
 
   // The leaves each checked seal stored, in its order.
   const leaves = new Map<string, { ids: string[]; hashes: Buffer[] }>();

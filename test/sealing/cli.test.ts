@@ -130,8 +130,21 @@ describe("npm run verify", () => {
     expect(skipped.stdout).toMatch(/signatures NOT checked/);
   });
 
+  it("--anchors: what npm run seal printed, kept outside, is checked against the chain", async () => {
+    const printed = await run("seal");
+    await writeFile(path.join(dir, "anchors.txt"), printed.stdout);
+    const ok = await run("verify", ["--tenant", tenant.id, "--anchors", path.join(dir, "anchors.txt"), "--no-record"]);
+    expect(ok.stdout).not.toMatch(/chain_broken/);
+    const { rows } = await db.owner.query<{ seq: string }>("select max(seq)::text as seq from audit.seals where tenant_id = $1", [tenant.id]);
+    await asAttacker(db.owner, "delete from audit.seals where tenant_id = $1 and seq = $2", [tenant.id, rows[0]!.seq]);
+    const gone = await run("verify", ["--tenant", tenant.id, "--anchors", path.join(dir, "anchors.txt"), "--no-record"]);
+    expect(gone.code).toBe(1);
+    expect(gone.stdout).toMatch(new RegExp(`chain_broken +seal ${rows[0]!.seq}: the anchored seal ${rows[0]!.seq} \\([0-9a-f]{64}\\) is gone`));
+  });
+
   it("bad arguments: exit 2 with the usage", async () => {
-    for (const args of [["--tenant", "acme"], ["--from", "yesterday"], ["--from", "2026-12-01", "--to", "2026-11-01"], ["--bogus"], ["--proof", "x.jsonl"]]) {
+    for (const args of [["--tenant", "acme"], ["--from", "yesterday"], ["--from", "2026-12-01", "--to", "2026-11-01"], ["--bogus"], ["--proof", "x.jsonl"],
+      ["--anchors", "/nonexistent/anchors.txt"]]) {
       const r = await run("verify", args);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr).toMatch(/^npm run verify: .+\nusage: npm run verify/);

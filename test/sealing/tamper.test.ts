@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateKeyPairSync } from "node:crypto";
 import { keyIdOf } from "../../src/sealing/keys.ts";
 import { sealDueRounds } from "../../src/sealing/sealer.ts";
-import { hasFindings } from "../../src/sealing/verifier.ts";
+import { hasFindings, parseAnchors } from "../../src/sealing/verifier.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { createTenant, entryIds, ownerWithClaims, provision, type Tenant } from "../db/security/support/security.ts";
 import { asAttacker, findingsOf, sealUntil, testKeys, verifyTenant, verifyTenantInSql, type TestKeys } from "./support/sealing.ts";
@@ -185,6 +185,45 @@ describe("a superuser behind the triggers", () => {
     await asAttacker(db.owner, "delete from audit.log where id = $1", [rounds[2]![0]]);
     expect(findingsOf(await verifyTenant(db.owner, clean.id))).toEqual([]);
     expect(findingsOf(await verifyTenant(db.owner, hit.id))).toHaveLength(1);
+  });
+});
+
+describe("the newest seal, anchored outside the database", () => {
+  it("removing the newest seal with its entries (and winding the sealer back) looks like a sealer behind, until the anchor is checked", async () => {
+    const { tenant, rounds } = await sealedTenant("Anchored");
+    const { rows: newest } = await db.owner.query<{ seq: string; seal_hash: string; from_xid: string }>(
+      "select seq::text, seal_hash, from_xid::text from audit.seals where tenant_id = $1 order by seq desc limit 1", [tenant.id]);
+    const head = newest[0]!;
+    // what `npm run seal` printed, kept by the tenant
+    const kept = `Newest seal per tenant (keep these outside the database: they anchor each tenant's chain):\n  ${tenant.id}  seal ${head.seq}  ${head.seal_hash}\n`;
+    const anchors = parseAnchors(kept);
+    expect(anchors).toEqual([{ tenantId: tenant.id, seq: head.seq, sealHash: head.seal_hash }]);
+    expect(findingsOf(await verifyTenant(db.owner, tenant.id, { anchors }))).toEqual([]);
+
+    await asAttacker(db.owner, "delete from audit.log where id = any($1::bigint[])", [rounds[2]]);
+    await asAttacker(db.owner, "delete from audit.seals where tenant_id = $1 and seq = $2", [tenant.id, head.seq]);
+    expect(findingsOf(await verifyTenant(db.owner, tenant.id))).toEqual([]); // nothing to see without the anchor
+    const found = await verifyTenant(db.owner, tenant.id, { anchors });
+    expect(found.filter((r) => r.status !== "ok").map((r) => [r.seq, r.status, r.detail])).toEqual([
+      [head.seq, "chain_broken", `the anchored seal ${head.seq} (${head.seal_hash}) is gone: seals were removed`],
+    ]);
+  });
+
+  it("a rewritten chain (the anchored seal replaced by another) does not match the anchor", async () => {
+    const { tenant } = await sealedTenant("Rewritten");
+    const { rows } = await db.owner.query<{ seq: string; seal_hash: string }>(
+      "select seq::text, seal_hash from audit.seals where tenant_id = $1 order by seq desc limit 1", [tenant.id]);
+    const anchors = [{ tenantId: tenant.id, seq: rows[0]!.seq, sealHash: rows[0]!.seal_hash }];
+    await asAttacker(db.owner, "update audit.seals set seal_hash = repeat('0', 64) where tenant_id = $1 and seq = $2", [tenant.id, rows[0]!.seq]);
+    const found = await verifyTenant(db.owner, tenant.id, { anchors });
+    expect(found.some((r) => r.seq === rows[0]!.seq && r.status === "chain_broken" && /not the anchored seal/.test(r.detail ?? ""))).toBe(true);
+  });
+
+  it("anchors are read from what npm run seal prints, or plain lines; a file without any is refused", () => {
+    expect(parseAnchors("7d9c0a39-3b0e-4d8a-9c51-2f3d4e5a6b7c 12 " + "a".repeat(64))).toEqual([
+      { tenantId: "7d9c0a39-3b0e-4d8a-9c51-2f3d4e5a6b7c", seq: "12", sealHash: "a".repeat(64) },
+    ]);
+    expect(() => parseAnchors("Sealed 3 seals\n")).toThrow(/no anchor in it/);
   });
 });
 
