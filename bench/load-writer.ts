@@ -39,13 +39,20 @@ export interface WriterOptions {
   logDir: string;
 }
 
+export interface LoggedTransaction {
+  latencyMs: number;
+  /** Epoch milliseconds. */
+  endMs: number;
+}
+
 /**
- * pgbench's per-transaction log: "client_id transaction_no time script_no
- * time_epoch time_us schedule_lag …", times in µs; a failed or skipped
+ * pgbench's per-transaction log: "client_id
+ * transaction_no time script_no time_epoch time_us schedule_lag …", times in
+ * µs, time_epoch.time_us the transaction's end; a failed or skipped
  * transaction has a word instead of its time.
  */
-async function readLatencyLog(dir: string): Promise<{ latencies: number[]; maxLagUs: number; failed: number }> {
-  const latencies: number[] = [];
+export async function readTransactionLog(dir: string): Promise<{ transactions: LoggedTransaction[]; maxLagUs: number; failed: number }> {
+  const transactions: LoggedTransaction[] = [];
   let maxLagUs = 0;
   let failed = 0;
   for (const file of await readdir(dir)) {
@@ -58,12 +65,17 @@ async function readLatencyLog(dir: string): Promise<{ latencies: number[]; maxLa
         failed++;
         continue;
       }
-      latencies.push(us / 1000);
+      transactions.push({ latencyMs: us / 1000, endMs: Number(f[4]) * 1000 + Number(f[5]) / 1000 });
       const lag = Number(f[6]);
       if (Number.isFinite(lag) && lag > maxLagUs) maxLagUs = lag;
     }
   }
-  return { latencies, maxLagUs, failed };
+  return { transactions, maxLagUs, failed };
+}
+
+async function readLatencyLog(dir: string): Promise<{ latencies: number[]; maxLagUs: number; failed: number }> {
+  const { transactions, maxLagUs, failed } = await readTransactionLog(dir);
+  return { latencies: transactions.map((t) => t.latencyMs), maxLagUs, failed };
 }
 
 export async function runWriter(server: BenchServer, database: string, fixture: FixtureSize, opts: WriterOptions): Promise<WriterFigures> {

@@ -33,6 +33,7 @@ import { median, percentile, round, sleep } from "./stats.ts";
 import { fixtureSize, jobsConsumed, loadFixture, resetWorkload } from "./write-database.ts";
 import { runPgbench, transactionTypes, type FixtureSize } from "./workload.ts";
 import { connect, copyDataset } from "./dataset-copy.ts";
+import { readTransactionLog, type LoggedTransaction } from "./load-writer.ts";
 
 /** The issue's target; renderSeal judges it (full mode only). */
 export const SEAL_TARGETS = {
@@ -243,39 +244,6 @@ function summarizeLatency(latencies: number[]): LatencySummary {
   };
 }
 
-interface LoggedTransaction {
-  latencyMs: number;
-  /** Epoch milliseconds. */
-  endMs: number;
-}
-
-/**
- * pgbench's per-transaction log (as load-writer.ts reads it): "client_id
- * transaction_no time script_no time_epoch time_us schedule_lag …", times in
- * µs, time_epoch.time_us the transaction's end; a failed or skipped
- * transaction has a word instead of its time.
- */
-async function readTransactionLog(dir: string): Promise<{ transactions: LoggedTransaction[]; maxLagUs: number; failed: number }> {
-  const transactions: LoggedTransaction[] = [];
-  let maxLagUs = 0;
-  let failed = 0;
-  for (const file of await readdir(dir)) {
-    if (!file.startsWith("tx.")) continue;
-    for (const line of (await readFile(`${dir}${file}`, "utf8")).split("\n")) {
-      if (!line) continue;
-      const f = line.split(" ");
-      const us = Number(f[2]);
-      if (!Number.isFinite(us)) {
-        failed++;
-        continue;
-      }
-      transactions.push({ latencyMs: us / 1000, endMs: Number(f[4]) * 1000 + Number(f[5]) / 1000 });
-      const lag = Number(f[6]);
-      if (Number.isFinite(lag) && lag > maxLagUs) maxLagUs = lag;
-    }
-  }
-  return { transactions, maxLagUs, failed };
-}
 
 /** Enough jobs for one period (a quarter of the transactions completes one; the pool is reset between periods), in whole tenant × account rows. */
 function stallFixtureSize(opts: SealOptions): FixtureSize {

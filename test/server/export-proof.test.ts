@@ -7,17 +7,15 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inTransaction } from "../../src/db/transaction.ts";
-import { sealHash, type SealFields } from "../../src/sealing/canonical.ts";
 import { verifyExport, type ExportVerification } from "../../src/sealing/export-verify.ts";
-import { keyIdOf, signSeal } from "../../src/sealing/keys.ts";
+import { keyIdOf } from "../../src/sealing/keys.ts";
 import type { RunningServer } from "../../src/server/app.ts";
 import { webRoutes } from "../../src/server/routes/web-routes.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { asUser } from "../support/fixtures.ts";
+import { sealUntil } from "../sealing/support/sealing.ts";
 import { accountAdmin, seedWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
 
 let db: TestDatabase;
@@ -29,63 +27,11 @@ const publicKeys = new Map<string, KeyObject>([[keyId, publicKey]]);
 
 const EXACT = `{"big": 12345678901234567890, "amount": 1.50, "enabled": true}`;
 
-interface StagedSeal {
-  tenant_id: string;
-  seq: string;
-  from_xid: string;
-  to_xid: string;
-  sealed_through_xid: string;
-  entry_count: number;
-  first_id: string | null;
-  last_id: string | null;
-  occurred_from_micros: string | null;
-  occurred_to_micros: string | null;
-  merkle_root: string;
-  previous_hash: string | null;
-  supersedes: string | null;
-  reason: string | null;
-  key_id_used: string;
-  sealed_at_micros: string;
-  seal_hash: string;
-}
 
-/**
- * Sealing rounds, as the sealer runs them, until every entry written so far
- * is sealed (the horizon is the cluster's: other test files' transactions
- * can hold it back for a while).
- */
+/** Seals (the sealer's own rounds) until every entry written so far is sealed. */
 async function sealEverything(owner: pg.Pool): Promise<void> {
   const { rows } = await owner.query<{ max: string }>("select coalesce(max(transaction_id), 0)::text as max from audit.log");
-  const target = BigInt(rows[0]!.max);
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const sealedThrough = await inTransaction(owner, async (c) => {
-      const round = (await c.query<{ from_xid: string | null; to_xid: string | null }>(
-        "select from_xid::text, to_xid::text from audit_private.begin_round('seals', 1000000)")).rows[0]!;
-      if (round.from_xid === null || round.to_xid === null) return null;
-      const staged = (await c.query<StagedSeal>(
-        `select tenant_id, seq::text, from_xid::text, to_xid::text, sealed_through_xid::text, entry_count, first_id::text, last_id::text,
-                occurred_from_micros, occurred_to_micros, merkle_root, previous_hash, supersedes::text, reason, key_id_used, sealed_at_micros, seal_hash
-           from audit_private.stage_seals($1, $2, $3)`, [round.from_xid, round.to_xid, keyId])).rows;
-      const signatures = staged.map((s) => {
-        // the sealer signs only what it computes itself
-        const fields: SealFields = {
-          tenantId: s.tenant_id, seq: s.seq, fromXid: s.from_xid, toXid: s.to_xid, sealedThroughXid: s.sealed_through_xid,
-          entryCount: String(s.entry_count), firstId: s.first_id, lastId: s.last_id, occurredFromMicros: s.occurred_from_micros,
-          occurredToMicros: s.occurred_to_micros, merkleRoot: s.merkle_root, previousHash: s.previous_hash, supersedes: s.supersedes,
-          reason: s.reason, keyId: s.key_id_used, sealedAtMicros: s.sealed_at_micros,
-        };
-        expect(sealHash(fields)).toBe(s.seal_hash);
-        return { tenant_id: s.tenant_id, seq: Number(s.seq), seal_hash: s.seal_hash, signature: signSeal(s.seal_hash, privateKey) };
-      });
-      await c.query("select audit_private.commit_seals($1::jsonb)", [JSON.stringify(signatures)]);
-      await c.query("select audit_private.end_round('seals', $1, $2)", [round.to_xid, staged.reduce((n, s) => n + s.entry_count, 0)]);
-      return BigInt(round.to_xid);
-    });
-    if (sealedThrough !== null && sealedThrough > target) return;
-    if (Date.now() > deadline) throw new Error(`the entries could not be sealed through transaction ${target} in time`);
-    await sleep(200);
-  }
+  await sealUntil(owner, { key: privateKey, keyId }, BigInt(rows[0]!.max));
 }
 
 beforeAll(async () => {
