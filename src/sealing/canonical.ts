@@ -174,3 +174,19 @@ export function canonicalSealBytes(s: SealFields): Buffer {
 export function sealHash(s: SealFields): string {
   return createHash("sha256").update(canonicalSealBytes(s)).digest("hex");
 }
+
+/** An instant's canonical text in SQL (integer microseconds since the epoch), from core casts only. */
+export function microsSql(column: string): string {
+  return `((extract(epoch from ${column}) * 1000000)::bigint)::text`;
+}
+
+/** A row of audit.seals (`alias`) selected as SealFields: the text each field is hashed as, named as here. */
+export function sealFieldsSql(alias: string): string {
+  const a = alias;
+  return `${a}.tenant_id::text as "tenantId", ${a}.seq::text as "seq", ${a}.from_xid::text as "fromXid", ${a}.to_xid::text as "toXid",
+         ${a}.sealed_through_xid::text as "sealedThroughXid", ${a}.entry_count::text as "entryCount",
+         ${a}.first_id::text as "firstId", ${a}.last_id::text as "lastId",
+         ${microsSql(`${a}.occurred_from`)} as "occurredFromMicros", ${microsSql(`${a}.occurred_to`)} as "occurredToMicros",
+         ${a}.merkle_root as "merkleRoot", ${a}.previous_hash as "previousHash", ${a}.supersedes::text as "supersedes", ${a}.reason as "reason",
+         ${a}.key_id as "keyId", ${microsSql(`${a}.sealed_at`)} as "sealedAtMicros"`;
+}

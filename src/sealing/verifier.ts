@@ -11,7 +11,7 @@
 // meanwhile is not half seen.
 import type { KeyObject } from "node:crypto";
 import pg from "pg";
-import { sealHash, type SealFields } from "./canonical.ts";
+import { microsSql, sealFieldsSql, sealHash, type SealFields } from "./canonical.ts";
 import { verifySealSignature } from "./keys.ts";
 import { merkleRoot } from "./merkle.ts";
 
@@ -85,36 +85,21 @@ export interface VerifyResult {
   ms: number;
 }
 
-interface SealRow {
-  seq: string;
-  from_xid: string;
-  to_xid: string;
-  sealed_through_xid: string;
-  entry_count: number;
-  first_id: string | null;
-  last_id: string | null;
-  occurred_from_micros: string | null;
-  occurred_to_micros: string | null;
-  occurred_from: string | null;
-  occurred_to: string | null;
-  merkle_root: string;
-  previous_hash: string | null;
-  supersedes: string | null;
-  reason: string | null;
-  key_id: string;
+/** A seal as verified: its fields (as hashed), its signature and stored hash, its span for people, and its successor when re-sealed. */
+interface SealRow extends SealFields {
+  occurredFrom: string | null;
+  occurredTo: string | null;
   signature: string;
-  seal_hash: string;
-  sealed_at_micros: string;
-  superseded_by: string | null;
+  sealHash: string;
+  supersededBy: string | null;
 }
 
-const MICROS = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
 const ISO = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 // The canonical form's columns (canonical.ts ENTRY_FIELDS' order), each as
 // PostgreSQL's own text, with core casts only.
 const CANONICAL_COLUMNS = [
-  "l.id::text", "((extract(epoch from l.occurred_at) * 1000000)::bigint)::text", "l.tenant_id::text", "l.account_id::text",
+  "l.id::text", microsSql("l.occurred_at"), "l.tenant_id::text", "l.account_id::text",
   "l.actor_type::text", "l.actor_id::text", "l.actor_email", "l.actor_name", "l.action", "l.resource_type", "l.entity_id", "l.event",
   "l.old_values::text", "l.new_values::text", "l.context::text", "l.transaction_id::text", "l.entity_label",
 ];
@@ -132,15 +117,6 @@ export function canonicalLeafSql(utf8Database = false): string {
 }
 
 const RAW_TEXT = { getTypeParser: () => (value: string) => value } as unknown as pg.CustomTypesConfig;
-
-function fieldsOf(tenantId: string, s: SealRow): SealFields {
-  return {
-    tenantId, seq: s.seq, fromXid: s.from_xid, toXid: s.to_xid, sealedThroughXid: s.sealed_through_xid,
-    entryCount: String(s.entry_count), firstId: s.first_id, lastId: s.last_id,
-    occurredFromMicros: s.occurred_from_micros, occurredToMicros: s.occurred_to_micros, merkleRoot: s.merkle_root,
-    previousHash: s.previous_hash, supersedes: s.supersedes, reason: s.reason, keyId: s.key_id, sealedAtMicros: s.sealed_at_micros,
-  };
-}
 
 /** The tenants to verify: one, or every tenant with seals or entries (a loose index scan of the log's key). */
 async function tenantsToVerify(client: pg.ClientBase, tenantId: string | null | undefined, anchored: string[]): Promise<string[]> {
@@ -224,24 +200,22 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
   const from = options.from ?? null;
   const to = options.to ?? null;
   const { rows: seals } = await client.query<SealRow>(
-    `select s.seq::text, s.from_xid::text, s.to_xid::text, s.sealed_through_xid::text, s.entry_count, s.first_id::text, s.last_id::text,
-            ${MICROS("s.occurred_from")} as occurred_from_micros, ${MICROS("s.occurred_to")} as occurred_to_micros,
-            ${ISO("s.occurred_from")} as occurred_from, ${ISO("s.occurred_to")} as occurred_to,
-            s.merkle_root, s.previous_hash, s.supersedes::text, s.reason, s.key_id, s.signature, s.seal_hash,
-            ${MICROS("s.sealed_at")} as sealed_at_micros,
-            (select max(n.seq)::text from audit.seals n where n.tenant_id = s.tenant_id and n.supersedes = s.seq) as superseded_by
+    `select ${sealFieldsSql("s")},
+            ${ISO("s.occurred_from")} as "occurredFrom", ${ISO("s.occurred_to")} as "occurredTo",
+            s.signature, s.seal_hash as "sealHash",
+            (select max(n.seq)::text from audit.seals n where n.tenant_id = s.tenant_id and n.supersedes = s.seq) as "supersededBy"
        from audit.seals s where s.tenant_id = $1 order by s.seq`,
     [tenantId],
   );
   const inRange = (s: SealRow) =>
-    (from === null || s.occurred_to_micros === null || BigInt(s.occurred_to_micros) >= BigInt(from.getTime()) * 1000n) &&
-    (to === null || s.occurred_from_micros === null || BigInt(s.occurred_from_micros) < BigInt(to.getTime()) * 1000n);
+    (from === null || s.occurredToMicros === null || BigInt(s.occurredToMicros) >= BigInt(from.getTime()) * 1000n) &&
+    (to === null || s.occurredFromMicros === null || BigInt(s.occurredFromMicros) < BigInt(to.getTime()) * 1000n);
   const checked = seals.filter(inRange);
   const isChecked = new Set(checked.map((s) => s.seq));
   const bySeq = new Map(seals.map((s) => [s.seq, s]));
   const findings: RoundResult[] = [];
   const add = (s: SealRow | null, status: VerifyStatus, entryIds: string[] = [], detail: string | null = null) =>
-    findings.push({ tenantId, seq: s?.seq ?? null, occurredFrom: s?.occurred_from ?? null, occurredTo: s?.occurred_to ?? null, status, entryIds, detail });
+    findings.push({ tenantId, seq: s?.seq ?? null, occurredFrom: s?.occurredFrom ?? null, occurredTo: s?.occurredTo ?? null, status, entryIds, detail });
 
   // Seals the tenant kept outside the database: the chain must still hold them, unchanged.
   for (const anchor of (options.anchors ?? []).filter((a) => a.tenantId === tenantId)) {
@@ -249,7 +223,7 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
     if (!s) {
       findings.push({ tenantId, seq: anchor.seq, occurredFrom: null, occurredTo: null, status: "chain_broken", entryIds: [],
         detail: `the anchored seal ${anchor.seq} (${anchor.sealHash}) is gone: seals were removed` });
-    } else if (s.seal_hash !== anchor.sealHash) {
+    } else if (s.sealHash !== anchor.sealHash) {
       add(s, "chain_broken", [], `it is not the anchored seal ${anchor.seq} (${anchor.sealHash}): the chain was rewritten`);
     }
   }
@@ -284,41 +258,43 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
   let previousOriginal: SealRow | null = null;
   for (const s of seals) {
     if (isChecked.has(s.seq)) {
-      if (sealHash(fieldsOf(tenantId, s)) !== s.seal_hash) add(s, "chain_broken", [], "the seal does not match its hash: it was altered");
+      // what the signature must be over: the hash of the seal's fields as they are now
+      const hash = sealHash(s);
+      if (hash !== s.sealHash) add(s, "chain_broken", [], "the seal does not match its hash: it was altered");
       const l = leaves.get(s.seq) ?? { ids: [], hashes: [] };
-      if (l.ids.length !== s.entry_count || l.hashes.length !== s.entry_count || merkleRoot(l.hashes).toString("hex") !== s.merkle_root) {
+      if (l.ids.length !== Number(s.entryCount) || l.hashes.length !== Number(s.entryCount) || merkleRoot(l.hashes).toString("hex") !== s.merkleRoot) {
         add(s, "chain_broken", [], "its entry list does not match its Merkle root or count");
       }
       const seq = BigInt(s.seq);
       const prev = bySeq.get(String(seq - 1n));
       if (seq > 1n && !prev) add(s, "chain_broken", [], `seal ${seq - 1n}, its predecessor, is missing`);
-      else if ((seq > 1n && prev && s.previous_hash !== prev.seal_hash) || (seq === 1n && s.previous_hash !== null)) {
+      else if ((seq > 1n && prev && s.previousHash !== prev.sealHash) || (seq === 1n && s.previousHash !== null)) {
         add(s, "chain_broken", [], `its previous_hash does not match seal ${seq - 1n}`);
       }
-      if (s.supersedes === null && s.from_xid !== (previousOriginal?.to_xid ?? "0")) {
-        add(s, "chain_broken", [], `transactions ${previousOriginal?.to_xid ?? "0"} to ${s.from_xid} are covered by no seal`);
+      if (s.supersedes === null && s.fromXid !== (previousOriginal?.toXid ?? "0")) {
+        add(s, "chain_broken", [], `transactions ${previousOriginal?.toXid ?? "0"} to ${s.fromXid} are covered by no seal`);
       }
       if (s.supersedes !== null) {
         const old = bySeq.get(s.supersedes);
-        if (!old || old.from_xid !== s.from_xid || old.to_xid !== s.to_xid) {
+        if (!old || old.fromXid !== s.fromXid || old.toXid !== s.toXid) {
           add(s, "chain_broken", [], `it supersedes seal ${s.supersedes} but does not cover the same transactions`);
         }
       }
       if (options.publicKeys) {
-        const key = options.publicKeys.get(s.key_id);
-        if (!key) add(s, "bad_signature", [], `signed with key ${s.key_id}, which is not among the trusted public keys`);
-        else if (!verifySealSignature(sealHash(fieldsOf(tenantId, s)), s.signature, key)) add(s, "bad_signature", [], "the signature does not verify");
+        const key = options.publicKeys.get(s.keyId);
+        if (!key) add(s, "bad_signature", [], `signed with key ${s.keyId}, which is not among the trusted public keys`);
+        else if (!verifySealSignature(hash, s.signature, key)) add(s, "bad_signature", [], "the signature does not verify");
       }
-      if (s.superseded_by !== null) {
-        const by = bySeq.get(s.superseded_by);
-        add(s, "maintenance", [], `re-sealed as seal ${s.superseded_by}: ${by?.reason ?? "maintenance"}`);
+      if (s.supersededBy !== null) {
+        const by = bySeq.get(s.supersededBy);
+        add(s, "maintenance", [], `re-sealed as seal ${s.supersededBy}: ${by?.reason ?? "maintenance"}`);
       }
     }
     if (s.supersedes === null) previousOriginal = s;
   }
 
   // The entries: what the current seals stored against what the log holds.
-  const current = checked.filter((s) => s.superseded_by === null);
+  const current = checked.filter((s) => s.supersededBy === null);
   const stored = new Map<string, { seal: SealRow; hash: string }>();
   for (const s of current) {
     const l = leaves.get(s.seq);
@@ -326,15 +302,15 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
     l.ids.forEach((id, i) => stored.set(id, { seal: s, hash: l.hashes[i]?.toString("hex") ?? "" }));
   }
   // every current seal of the tenant, in or out of the time range: they tile the transactions
-  const tiles = seals.filter((s) => s.superseded_by === null).sort((a, b) => (BigInt(a.from_xid) < BigInt(b.from_xid) ? -1 : 1));
+  const tiles = seals.filter((s) => s.supersededBy === null).sort((a, b) => (BigInt(a.fromXid) < BigInt(b.fromXid) ? -1 : 1));
   const covering = (xid: bigint) => {
     let lo = 0;
     let hi = tiles.length - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const s = tiles[mid]!;
-      if (xid < BigInt(s.from_xid)) hi = mid - 1;
-      else if (xid >= BigInt(s.to_xid)) lo = mid + 1;
+      if (xid < BigInt(s.fromXid)) hi = mid - 1;
+      else if (xid >= BigInt(s.toXid)) lo = mid + 1;
       else return s;
     }
     return null;
@@ -415,7 +391,7 @@ async function verifyTenant(client: pg.ClientBase, tenantId: string, options: Ve
         const reasons = new Set<string>();
         const rest = list.filter((id) => {
           if (!seal || status === "unsealed") return true;
-          const j = journal.filter((row) => row.entry_id === id && BigInt(row.transaction_id) >= BigInt(seal.sealed_through_xid));
+          const j = journal.filter((row) => row.entry_id === id && BigInt(row.transaction_id) >= BigInt(seal.sealedThroughXid));
           if (j.length === 0) return true;
           explained.push(id);
           j.forEach((row) => reasons.add(row.reason));

@@ -15,7 +15,7 @@
 import { once } from "node:events";
 import type { Express, Request, Response } from "express";
 import type pg from "pg";
-import type { SealFields } from "../../sealing/canonical.ts";
+import { sealFieldsSql, type SealFields } from "../../sealing/canonical.ts";
 import { proofsFor } from "../../sealing/merkle.ts";
 import { EXPORT_FORMATS, type ExportFormat } from "../../shared/export-format.ts";
 import type { ResolvedFilters } from "../../shared/filters.ts";
@@ -189,20 +189,13 @@ interface SealRow extends SealFields {
   canonicalVersion: number;
 }
 
-const micros = (column: string) => `(extract(epoch from ${column}) * 1000000)::bigint::text`;
-
 // The current seals of the caller's tenant covering the given transaction ids
 // (audit.covering_seals: under the scoped transaction's claims), made by a
 // round whose horizon the export's first read had passed: a seal made while
 // the export ran could cover entries committed after its first read, which
 // the file may lack.
 const COVERING_SEALS_SQL = `
-  select s.tenant_id::text as "tenantId", s.seq::text as "seq", s.from_xid::text as "fromXid", s.to_xid::text as "toXid",
-         s.sealed_through_xid::text as "sealedThroughXid", s.entry_count::text as "entryCount",
-         s.first_id::text as "firstId", s.last_id::text as "lastId",
-         ${micros("s.occurred_from")} as "occurredFromMicros", ${micros("s.occurred_to")} as "occurredToMicros",
-         s.merkle_root as "merkleRoot", s.previous_hash as "previousHash", s.supersedes::text as "supersedes", s.reason,
-         s.key_id as "keyId", ${micros("s.sealed_at")} as "sealedAtMicros",
+  select ${sealFieldsSql("s")},
          s.seal_hash as "sealHash", s.signature, s.canonical_version::integer as "canonicalVersion"
     from audit.covering_seals($1::bigint[]) s
    where s.sealed_through_xid <= $2::bigint`;
