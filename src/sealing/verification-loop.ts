@@ -25,6 +25,18 @@ export function startVerification(options: VerificationLoopOptions): Verificatio
     const client = new pg.Client({ connectionString: options.connectionString, application_name: "audit-trail-verify" });
     await client.connect();
     try {
+      // A restart does not verify again what the server verified less than
+      // half an interval ago (at 10M entries a full verification is minutes of
+      // CPU); the loop's own runs, an interval apart, never fall under it.
+      const { rows } = await client.query<{ recent: boolean }>(
+        `select coalesce(max(v.verified_at) > now() - make_interval(secs => $1::double precision / 2000), false) as recent
+           from audit.verifications v where v.verified_by = 'server'`,
+        [options.intervalMs],
+      );
+      if (rows[0]!.recent) {
+        log.debug("verified less than half of VERIFY_INTERVAL_MS ago; skipped");
+        return null;
+      }
       const verifyOptions = { publicKeys: options.publicKeys, unsealedAfterMs: options.unsealedAfterMs, connectionString: options.connectionString };
       const result = await verifyLog(client, verifyOptions);
       await recordVerification(client, result, "server", {});
