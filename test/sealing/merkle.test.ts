@@ -69,19 +69,16 @@ describe("merkleRoot", () => {
     expect(() => merkleRoot([Buffer.alloc(32), Buffer.alloc(31)])).toThrow(/leaf 1 is not a 32-byte hash/);
   });
 
-  it("handles a million leaves quickly", () => {
+  it("handles a million leaves", () => {
     // Leaf i: i as uint32 big-endian, then 28 zero bytes; the root was computed level by level with Python's hashlib.
     const all = Buffer.alloc(32 * 1_000_000);
     const d = Array.from({ length: 1_000_000 }, (_, i) => {
       all.writeUInt32BE(i, 32 * i);
       return all.subarray(32 * i, 32 * i + 32);
     });
-    const started = performance.now();
     const root = merkleRoot(d);
-    const ms = performance.now() - started;
     expect(root.toString("hex")).toBe("e1d07b22b4a1c622c8f979102df6e8b52f7b73a335be8b5499c4dd79fcb2d5d7");
-    // A loose bound against regressions (1.0-1.6 s on a slow 2-core VM, less on a laptop).
-    expect(ms).toBeLessThan(4_000);
+    // (Its speed is the seal bench's to measure: `npm run bench -- --only seal`, verification of a tenant.)
   });
 });
 
