@@ -15,6 +15,7 @@ import { measurePartitions } from "./partitions.ts";
 import { ensureReadDataset, ensureReadVariant, type ReadDataset } from "./read-dataset.ts";
 import { measureReads } from "./reads.ts";
 import { measureSeal } from "./seal.ts";
+import { extractStreamArgs, measureStream, STREAM_USAGE, streamOptions, writeStreamResults, renderStreamMarkdown, type StreamCli } from "./stream.ts";
 import { renderMarkdown, writeResults, type BenchResults } from "./report.ts";
 import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer } from "./server.ts";
 import { measureStorage } from "./storage.ts";
@@ -25,7 +26,7 @@ import { findPgbench } from "./workload.ts";
 
 const TEMPLATE = "audit_bench_template";
 
-async function main(opts: BenchOptions): Promise<void> {
+async function main(opts: BenchOptions, streamCli: StreamCli, resultsGiven: boolean): Promise<void> {
   // Progress goes to stderr as structured logs; the tables to stdout.
   const logger = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "audit-trail-bench" } }, destination(2));
   const started = new Date();
@@ -157,28 +158,64 @@ async function main(opts: BenchOptions): Promise<void> {
       results.seal = await measureSeal(server, await dataset(opts.sealRows), { quick: opts.quick, rate: opts.sealRate, seconds: opts.sealSeconds, verifyRuns: 1, pgbench: driver === "pgbench" }, logger);
     }
 
+    // Log streams: catch-up and live lag on a copy of a read data set; results of their own.
+    let streamProblems: string[] = [];
+    if (streamCli.selected) {
+      const so = streamOptions(streamCli, opts, resultsGiven, driver === "pgbench");
+      const streamStarted = new Date();
+      const stream = await measureStream(server, await dataset(so.rows), so, logger);
+      const streamFinished = new Date();
+      const { resultsPrefix, ...soRest } = so;
+      const streamResults = {
+        mode: results.mode,
+        startedAt: streamStarted.toISOString(),
+        finishedAt: streamFinished.toISOString(),
+        durationSeconds: round((streamFinished.getTime() - streamStarted.getTime()) / 1000, 0),
+        machine,
+        options: soRest,
+        stream,
+      };
+      const files = await writeStreamResults(resultsPrefix, streamResults);
+      process.stdout.write(renderStreamMarkdown(streamResults));
+      process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+      streamProblems = stream.problems;
+    }
+
     await dropDatabase(server.rootUrl, TEMPLATE);
     const finished = new Date();
     results.finishedAt = finished.toISOString();
     results.durationSeconds = round((finished.getTime() - started.getTime()) / 1000, 0);
-    const files = await writeResults(opts.resultsPrefix, results);
-    process.stdout.write(renderMarkdown(results));
-    process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+    // `--only stream` alone: no section of results.md ran, so it is left as it is.
+    if (opts.sections.length) {
+      const files = await writeResults(opts.resultsPrefix, results);
+      process.stdout.write(renderMarkdown(results));
+      process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+    }
     // Something broken (not a figure): fail once the results are written.
-    if (results.seal?.problems.length) throw new Error(`seal: ${results.seal.problems.join("; ")}`);
+    const broken = [
+      ...(results.seal?.problems.length ? [`seal: ${results.seal.problems.join("; ")}`] : []),
+      ...(streamProblems.length ? [`stream: ${streamProblems.join("; ")}`] : []),
+    ];
+    if (broken.length) throw new Error(broken.join("\n"));
   } finally {
     await stop();
   }
 }
 
 let options: BenchOptions;
+let streamCli: StreamCli;
+const argv = process.argv.slice(2);
 try {
-  options = parseOptions(process.argv.slice(2));
+  // The stream section's options (--stream-*, "stream" in --only) are its own (bench/stream.ts).
+  const split = extractStreamArgs(argv);
+  streamCli = split.cli;
+  options = parseOptions(split.rest);
 } catch (err) {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  const help = argv.includes("--help") || argv.includes("-h") || (err instanceof UsageError && /^unknown option/.test(err.message));
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${help ? `${STREAM_USAGE}\n` : ""}`);
   process.exit(2);
 }
-main(options).then(
+main(options, streamCli, argv.includes("--results")).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -113,7 +113,13 @@ insert into audit.events as e (event, action, resource_type, description, kind) 
   ('alert.resolved', 'resolve', 'alert', 'Security alert resolved', 'admin'),
   ('webhook_endpoint.created', 'create', 'webhook_endpoint', 'Webhook endpoint created', 'admin'),
   ('webhook_endpoint.updated', 'update', 'webhook_endpoint', 'Webhook endpoint updated', 'admin'),
-  ('webhook_endpoint.deleted', 'delete', 'webhook_endpoint', 'Webhook endpoint deleted', 'admin')
+  ('webhook_endpoint.deleted', 'delete', 'webhook_endpoint', 'Webhook endpoint deleted', 'admin'),
+  ('log_stream.created', 'create', 'log_stream', 'Log stream created', 'admin'),
+  ('log_stream.updated', 'update', 'log_stream', 'Log stream updated', 'admin'),
+  ('log_stream.paused', 'pause', 'log_stream', 'Log stream paused', 'admin'),
+  ('log_stream.resumed', 'resume', 'log_stream', 'Log stream resumed', 'admin'),
+  ('log_stream.replayed', 'replay', 'log_stream', 'Log stream replayed', 'admin'),
+  ('log_stream.deleted', 'delete', 'log_stream', 'Log stream deleted', 'admin')
 on conflict (event) do update
    set action = excluded.action, resource_type = excluded.resource_type, description = excluded.description, kind = excluded.kind
  where (e.action, e.resource_type, e.description, e.kind) is distinct from (excluded.action, excluded.resource_type, excluded.description, excluded.kind);

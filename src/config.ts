@@ -44,6 +44,14 @@ export interface Config {
   webhookRetryBaseMs: number;
   /** Pause between two runs of the security detectors (audit.detect()), in milliseconds. */
   detectIntervalMs: number;
+  /** Deadline of one log stream delivery (a batch to a receiver), in milliseconds. */
+  streamTimeoutMs: number;
+  /** Pause between two looks at a caught-up log stream, in milliseconds: about the lag a live stream keeps. */
+  streamPollMs: number;
+  /** First delay before a failed log stream delivery is retried, doubling per failure up to an hour, in milliseconds. */
+  streamRetryBaseMs: number;
+  /** The folder file streams write under (<root>/<tenant>/<stream>/); the embedded default's is DATA_DIR/streams; null: file streams fail. */
+  streamFileRoot: string | null;
   /** Ed25519 private key (PEM) that signs seals; the embedded default generates one in DATA_DIR. */
   sealPrivateKeyFile: string | null;
   /** Trusted Ed25519 public keys (PEM, one or more) that verify seals; the embedded default's is in DATA_DIR. */
@@ -249,11 +257,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     webhookPollMs: parseInteger(nonEmpty(env, "WEBHOOK_POLL_MS"), "WEBHOOK_POLL_MS", 2_000, 50, 600_000),
     webhookRetryBaseMs: parseInteger(nonEmpty(env, "WEBHOOK_RETRY_BASE_MS"), "WEBHOOK_RETRY_BASE_MS", 30_000, 10, 3_600_000),
     detectIntervalMs: parseInteger(nonEmpty(env, "DETECT_INTERVAL_MS"), "DETECT_INTERVAL_MS", 15_000, 100, 86_400_000),
+    streamTimeoutMs: parseInteger(nonEmpty(env, "STREAM_TIMEOUT_MS"), "STREAM_TIMEOUT_MS", 10_000, 100, 120_000),
+    streamPollMs: parseInteger(nonEmpty(env, "STREAM_POLL_MS"), "STREAM_POLL_MS", 1_000, 50, 600_000),
+    streamRetryBaseMs: parseInteger(nonEmpty(env, "STREAM_RETRY_BASE_MS"), "STREAM_RETRY_BASE_MS", 1_000, 10, 3_600_000),
+    streamFileRoot: streamFileRoot(env, databaseUrl),
     sealPrivateKeyFile: nonEmpty(env, "SEAL_PRIVATE_KEY_FILE"),
     sealPublicKeyFile: nonEmpty(env, "SEAL_PUBLIC_KEY_FILE"),
     sealIntervalMs: parseInterval(nonEmpty(env, "SEAL_INTERVAL_MS"), "SEAL_INTERVAL_MS", 60_000, 100),
     verifyIntervalMs: parseInterval(nonEmpty(env, "VERIFY_INTERVAL_MS"), "VERIFY_INTERVAL_MS", 86_400_000, 1_000),
   };
+}
+
+/**
+ * STREAM_FILE_ROOT as an absolute path; the embedded default writes file
+ * streams under DATA_DIR/streams, a DATABASE_URL deployment only where told.
+ */
+function streamFileRoot(env: NodeJS.ProcessEnv, databaseUrl: string | null): string | null {
+  const root = nonEmpty(env, "STREAM_FILE_ROOT");
+  if (root) return path.resolve(root);
+  return databaseUrl === null ? path.join(path.resolve(nonEmpty(env, "DATA_DIR") ?? ".data"), "streams") : null;
 }
 
 /** The same server and database, logged in as another role. */

@@ -1,6 +1,6 @@
 -- Reading the log in commit order: one mechanism for every consumer
 --
--- A watermark per consumer (detectors; later seals, streams, rollups), rounds bounded by the xmin horizon
+-- A watermark per consumer (detectors, seals, each log stream; later rollups), rounds bounded by the xmin horizon
 -- (audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),
 -- the BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.
 --
@@ -17,11 +17,13 @@ create table audit_private.log_consumers (
   last_round_entries integer,
   last_round_ms numeric,
   created_at timestamp with time zone default now() not null,
+  after_id bigint,
   constraint log_consumers_pkey primary key (consumer),
   constraint log_consumers_consumer_check check ((consumer ~ '^[a-z][a-z0-9_]{0,62}$'::text))
 );
-comment on table audit_private.log_consumers is 'One row per consumer of audit.log in commit order (detectors; later seals, streams, rollups): its watermark, a transaction id below which every entry has been consumed, and what its rounds did. Advanced only by audit_private.end_round(), in the same transaction as the consumer''s output.';
+comment on table audit_private.log_consumers is 'One row per consumer of audit.log in commit order (the detectors, the seals, each log stream as stream_<id>; later rollups): its position, a transaction id below which every entry has been consumed (and, for streams, the entries of that transaction up to after_id), and what its rounds did. Advanced only by audit_private.end_round(), in the same transaction as the consumer''s output.';
 comment on column audit_private.log_consumers.watermark is 'Every entry with transaction_id below this has been consumed; no entry below it can still appear (it was at or below the xmin horizon when stored).';
+comment on column audit_private.log_consumers.after_id is 'For consumers that advance entry by entry (log streams): of the transaction at the watermark, the entries with id up to this one are consumed too. Null: none of them (the detectors and seals consume whole transactions).';
 
 create or replace function audit.log_consumers(out consumer text, out watermark bigint, out horizon bigint, out pending_entries bigint, out lag_seconds numeric, out last_round_at timestamp with time zone, out last_round_entries integer, out last_round_ms numeric, out rounds bigint, out entries_consumed bigint, out oldest_transaction_pid integer, out oldest_transaction_age_seconds numeric)
  returns setof record
@@ -89,14 +91,20 @@ create or replace function audit_private.current_horizon()
 as $function$ select pg_snapshot_xmin(pg_current_snapshot())::text::bigint $function$;
 comment on function audit_private.current_horizon() is 'The xmin horizon: the oldest transaction id still in flight anywhere in the cluster. Every transaction below it has finished, so every entry with a transaction_id below it is visible now and no more will appear. (The same numbering as audit.log.transaction_id: 64-bit, with the epoch.)';
 
-create or replace function audit_private.end_round(consumer text, to_xid bigint, entries integer, started timestamp with time zone default null::timestamp with time zone)
+create or replace function audit_private.end_round(consumer text, to_xid bigint, entries integer, started timestamp with time zone default null::timestamp with time zone, after_id bigint default null::bigint)
  returns void
  language plpgsql
  set search_path to 'pg_catalog', 'pg_temp'
 as $function$
 begin
+  -- The position (watermark, after_id) only moves forward; every expression
+  -- below reads the row as it was.
   update audit_private.log_consumers c
      set watermark = greatest(c.watermark, end_round.to_xid),
+         after_id = case when end_round.to_xid > c.watermark then end_round.after_id
+                         when end_round.to_xid = c.watermark
+                           then nullif(greatest(coalesce(c.after_id, 0), coalesce(end_round.after_id, 0)), 0)
+                         else c.after_id end,
          rounds = c.rounds + 1,
          entries_consumed = c.entries_consumed + coalesce(end_round.entries, 0),
          last_round_at = now(),
@@ -108,7 +116,7 @@ begin
   end if;
 end
 $function$;
-comment on function audit_private.end_round(consumer text, to_xid bigint, entries integer, started timestamp with time zone) is 'Ends a round begun by begin_round(): stores to_xid as the consumer''s watermark and the round''s figures, in the caller''s transaction (with its output).';
+comment on function audit_private.end_round(consumer text, to_xid bigint, entries integer, started timestamp with time zone, after_id bigint) is 'Ends a round begun by begin_round() (or a log stream''s batch): stores to_xid as the consumer''s watermark (and after_id, the last entry consumed of that transaction, for consumers that stop inside one), never moving it back, with the round''s figures, in the caller''s transaction (with its output).';
 
 create or replace function audit_private.register_consumer(consumer text)
  returns bigint

@@ -1,7 +1,8 @@
 // The Audit Logs page: sign-in, filters in the URL, the activity chart, the
 // list with cursor pagination, the details panel and the export; and which
-// view the URL shows (Audit Logs at /, Security at /security: security-view.ts),
-// with the sidebar's count of open alerts.
+// view the URL shows (Audit Logs at /, Security at /security: security-view.ts,
+// Log streams at /log-streams: log-streams.ts), with the sidebar's count of
+// open alerts.
 import { ApiError, isAbort } from "./api.ts";
 import { bucketSizeFor, renderChart } from "./chart.ts";
 import { renderDetails } from "./details.ts";
@@ -19,6 +20,7 @@ import {
   fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
   type Actor, type Bucket, type BucketSize, type CatalogueEvent, type ListedEntry, type MatchCount,
 } from "./queries.ts";
+import { configureLogStreams, hideLogStreams, isLogStreamsPath, offerLogStreams, showLogStreams } from "./log-streams.ts";
 import { setRouteHandler } from "./router.ts";
 import { startSealStatus, stopSealStatus } from "./seal-status.ts";
 import { startSecurityBadge, stopSecurityBadge } from "./security-badge.ts";
@@ -91,6 +93,8 @@ function signOut(message: string | null): void {
   stopSecurityBadge();
   stopSealStatus();
   hideSecurity();
+  hideLogStreams();
+  offerLogStreams();
   showSignIn(message);
 }
 
@@ -194,6 +198,7 @@ function renderIdentity(): void {
 async function showApp(): Promise<void> {
   byId("signin").hidden = true;
   renderIdentity();
+  offerLogStreams();
   startSecurityBadge(() => state.session?.token ?? null, (err) => handleError(err, () => undefined));
   startSealStatus(() => state.session?.token ?? null);
   route();
@@ -210,11 +215,12 @@ async function showApp(): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------
-// Views: Audit Logs at /, Security at /security (and /security/settings)
+// Views: Audit Logs at /, Security at /security (and /security/settings),
+// Log streams at /log-streams
 // ---------------------------------------------------------------------------
 
 /** Marks the sidebar's link of the view on screen. */
-function markNav(view: "logs" | "security"): void {
+function markNav(view: "logs" | "security" | "streams"): void {
   for (const link of document.querySelectorAll<HTMLAnchorElement>("nav.sidebar a[data-view]")) {
     const current = link.dataset.view === view;
     link.classList.toggle("selected", current);
@@ -228,6 +234,17 @@ const ENTRY_ID = /^\d{1,19}$/;
 /** Draws the view of the current URL (sign-in done). */
 function route(): void {
   if (!state.session) return;
+  if (isLogStreamsPath(location.pathname)) {
+    markNav("streams");
+    state.view.abort();
+    state.logsShown = false;
+    closeDetails(false, false);
+    byId("app").hidden = true;
+    hideSecurity();
+    showLogStreams();
+    return;
+  }
+  hideLogStreams();
   const tab = securityTabOf(location.pathname);
   if (tab) {
     markNav("security");
@@ -262,6 +279,7 @@ function route(): void {
 
 setRouteHandler(route);
 configureSecurityView({ session: () => state.session, handleError });
+configureLogStreams({ session: () => state.session, handleError });
 
 /** Drops the `entry` parameter (its details panel was closed or shows another entry). */
 function dropEntryParam(): void {

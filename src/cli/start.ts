@@ -3,7 +3,8 @@
 // then the HTTP server (GraphQL, GraphiQL, health check); then, in the
 // background, moves entries out of the default partition and keeps
 // partitions ahead daily, runs the security detectors every
-// DETECT_INTERVAL_MS and posts their webhooks, seals the log every
+// DETECT_INTERVAL_MS and posts their webhooks, delivers the tenants' log
+// streams, seals the log every
 // SEAL_INTERVAL_MS and verifies the seals every VERIFY_INTERVAL_MS; stops
 // cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
@@ -19,6 +20,7 @@ import { formatDemoTokens, signDemoTokens } from "../demo/tokens.ts";
 import { createLogger } from "../log.ts";
 import { resolveJwtKey } from "../server/jwt-key.ts";
 import { WebhookWorker } from "../server/webhooks/delivery-worker.ts";
+import { LogStreamWorker } from "../streams/stream-worker.ts";
 import { exitGracefullyOnSignals, type ShutdownStep } from "../server/shutdown.ts";
 import type { DemoToken } from "../shared/demo-token.ts";
 
@@ -125,6 +127,21 @@ async function main(): Promise<void> {
     });
     webhooks.start();
     steps.unshift({ name: "webhook deliveries", run: () => webhooks.stop() });
+    // Log streams: each tenant's entries to its SIEM, bucket or files, read
+    // through the API's pool under the tenant's row-level security.
+    const streams = new LogStreamWorker({
+      ownerUrl: db.ownerUrl,
+      readerPool: server.pool,
+      logger,
+      allowPrivate: config.webhookAllowPrivate,
+      timeoutMs: config.streamTimeoutMs,
+      pollMs: config.streamPollMs,
+      retryBaseMs: config.streamRetryBaseMs,
+      fileRoot: config.streamFileRoot,
+    });
+    streams.start();
+    // (before the server's pool ends: the steps run first to last)
+    steps.unshift({ name: "log streams", run: () => streams.stop() });
 
     // Tamper evidence, after the demo is loaded: every SEAL_INTERVAL_MS the
     // log's new rounds are sealed and signed (with the key this process holds;

@@ -15,6 +15,7 @@ export type SectionFile =
   | "log-consumers.sql"
   | "security-monitoring.sql"
   | "tamper-evidence.sql"
+  | "log-streams.sql"
   | "api.sql";
 
 export interface Section {
@@ -73,7 +74,7 @@ export const SECTIONS: readonly Section[] = [
   {
     file: "log-consumers.sql",
     title: "Reading the log in commit order: one mechanism for every consumer",
-    about: "A watermark per consumer (detectors; later seals, streams, rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
+    about: "A watermark per consumer (detectors, seals, each log stream; later rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
   },
   {
     file: "security-monitoring.sql",
@@ -84,6 +85,11 @@ export const SECTIONS: readonly Section[] = [
     file: "tamper-evidence.sql",
     title: "Tamper evidence: seals, the maintenance journal, verification",
     about: "The canonical form of an entry and its Merkle leaf hash; audit.seals (per tenant and sealing round, chained,\nsigned outside the database), staged by audit_private.stage_seals() and stored by commit_seals(); the journal of\nthe owner's maintenance (written by the append-only guard in audit-storage.sql); audit.verify(),\naudit.verifications and what the API shows (audit.seal_status(), audit.covering_seals()).",
+  },
+  {
+    file: "log-streams.sql",
+    title: "Log streams: each tenant's log delivered to its SIEM, bucket or files",
+    about: "audit.log_streams (destination, format, filter, delivery status; secrets apart), the tenant admins' mutations\n(create, update, pause, resume, replay, delete: each an audited event), the worker's read under row-level\nsecurity (audit.log_stream_entries) and its claim / advance / fail. A stream's position is a log consumer\n(log-consumers.sql) that can stop inside a transaction (after_id).",
   },
   {
     file: "api.sql",
@@ -147,6 +153,16 @@ const TAMPER_FUNCTIONS = new Set([
   "audit_private.stage_seals", "audit_private.commit_seals", "audit.verify", "audit.seal_status", "audit.covering_seals",
 ]);
 const TAMPER_TABLES = new Set(["audit.seals", "audit.maintenance_journal", "audit.verifications"]);
+const STREAM_FUNCTIONS = new Set([
+  "audit.create_log_stream", "audit.update_log_stream", "audit.pause_log_stream", "audit.resume_log_stream",
+  "audit.replay_log_stream", "audit.delete_log_stream", "audit.log_streams_status", "audit.log_stream_entries",
+  "audit_private.log_stream_consumer", "audit_private.forget_log_stream_consumer", "audit.log_stream_matches",
+  "audit_private.first_transaction_at", "audit_private.check_log_stream_settings", "audit_private.check_log_stream_filter",
+  "audit_private.check_log_stream_secret", "audit_private.log_stream_values", "audit_private.record_log_stream_change",
+  "audit_private.log_stream_for_change", "audit_private.claim_log_streams", "audit_private.advance_log_stream",
+  "audit_private.fail_log_stream",
+]);
+const STREAM_TABLES = new Set(["audit.log_streams", "audit_private.log_stream_secrets"]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
 const MONITORING_TABLES = new Set([
   "audit.detector_settings", "audit.alerts", "audit.webhook_endpoints", "audit_private.webhook_secrets",
@@ -177,10 +193,12 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (STORAGE_TABLES.has(`${ref.schema}.${ref.table}`)) return "audit-storage.sql";
       if (CAPTURE_TABLES.has(`${ref.schema}.${ref.table}`)) return "audit-capture.sql";
       if (TAMPER_TABLES.has(`${ref.schema}.${ref.table}`)) return "tamper-evidence.sql";
+      if (STREAM_TABLES.has(`${ref.schema}.${ref.table}`)) return "log-streams.sql";
       break;
     case "type":
       if (qualified === "audit.actor_type") return "audit-storage.sql";
       if (qualified === "audit.created_webhook_endpoint") return "security-monitoring.sql";
+      if (qualified === "audit.created_log_stream" || qualified === "audit.log_stream_status") return "log-streams.sql";
       break;
     case "table":
       if (ref.schema === "app") return "app.sql";
@@ -190,6 +208,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (CONSUMER_TABLES.has(qualified)) return "log-consumers.sql";
       if (MONITORING_TABLES.has(qualified)) return "security-monitoring.sql";
       if (TAMPER_TABLES.has(qualified)) return "tamper-evidence.sql";
+      if (STREAM_TABLES.has(qualified)) return "log-streams.sql";
       break;
     case "table-security":
       // The log's policies and grants are the scope; other tables' stay with them.
@@ -207,6 +226,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (CONSUMER_FUNCTIONS.has(qualified)) return "log-consumers.sql";
       if (MONITORING_FUNCTIONS.has(qualified)) return "security-monitoring.sql";
       if (TAMPER_FUNCTIONS.has(qualified)) return "tamper-evidence.sql";
+      if (STREAM_FUNCTIONS.has(qualified)) return "log-streams.sql";
       // The compiled capture of a table and operation (capture_function_name()).
       if (ref.kind === "trigger-function" && ref.schema === "audit_private" && /^capture_.+_(insert|update|delete)$/.test(ref.name)) {
         return "audit-capture-compiled.sql";

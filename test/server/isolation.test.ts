@@ -157,11 +157,12 @@ describe("account isolation", () => {
 });
 
 describe("read-only", () => {
-  it("the schema has no mutation over the log (only security monitoring's), and one is refused clearly", async () => {
+  it("the schema has no mutation over the log (only security monitoring's and log streams'), and one is refused clearly", async () => {
     const d = await data(server, tenantAdmin(w.a), "{ __schema { mutationType { fields { name type { name } } } } }");
     const mutations: { name: string; type: { name: string } }[] = d.__schema.mutationType.fields;
     expect(mutations.map((m) => m.name).sort()).toEqual([
-      "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
+      "acknowledgeSecurityAlert", "createLogStream", "createWebhookEndpoint", "deleteLogStream", "deleteWebhookEndpoint", "pauseLogStream",
+      "replayLogStream", "resolveSecurityAlert", "resumeLogStream", "updateDetectorSettings", "updateLogStream", "updateWebhookEndpoint",
     ]);
     // none of them takes or returns an entry of the log
     const payloads = await Promise.all(mutations.map((m) => data(server, tenantAdmin(w.a), `{ __type(name: "${m.type.name}") { fields { type { name ofType { name } } } } }`)));

@@ -43,6 +43,16 @@ export const EXPOSED = new Set([
   "audit.seals",
   "audit.verifications",
   "audit.seal_status",
+  // log streams (migrations: log streams): the list with each stream's
+  // status, and the six mutations (tenant admins; each checks the token)
+  "audit.log_streams",
+  "audit.log_streams_status",
+  "audit.create_log_stream",
+  "audit.update_log_stream",
+  "audit.pause_log_stream",
+  "audit.resume_log_stream",
+  "audit.replay_log_stream",
+  "audit.delete_log_stream",
 ]);
 
 /** hidden: not in the API at all (columns of the scope, internals, secrets). */
@@ -157,11 +167,16 @@ export const VERIFICATION_COLUMNS: Record<string, readonly Capability[]> = {
   ms: [],
 };
 
-/** Columns of the webhook tables that are not shown: the tenant (the scope), the endpoint of a delivery (its parent), the payload. */
+/**
+ * Columns of the webhook and stream tables that are not shown: the tenant
+ * (the scope), the endpoint of a delivery (its parent), the payload, the
+ * stream worker's lease.
+ */
 export const WEBHOOK_HIDDEN_COLUMNS: Record<string, readonly string[]> = {
   "audit.webhook_endpoints": ["tenant_id"],
   "audit.webhook_deliveries": ["tenant_id", "endpoint_id", "payload", "give_up_at"],
   "audit.webhook_attempts": ["tenant_id", "delivery_id"],
+  "audit.log_streams": ["tenant_id", "lease_token", "lease_until"],
 };
 
 function columnBehavior(capabilities: readonly Capability[]): string {
@@ -341,6 +356,15 @@ export const AuditTagsPlugin = jsonPgSmartTags({
           },
         },
       },
+      "audit.log_streams": {
+        tags: {
+          name: "log_stream",
+          // A tenant has at most 20: one plain list, returned whole, oldest
+          // first (security.ts). Changed only through the functions.
+          behavior: ["-insert -update -delete -single -connection +list -listPagination -order -filter -aggregates -groupedAggregates"],
+        },
+        attribute: hiddenColumns("audit.log_streams"),
+      },
       "audit.seals": {
         tags: {
           name: "seal",
@@ -372,6 +396,14 @@ export const AuditTagsPlugin = jsonPgSmartTags({
       "audit.create_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
       "audit.update_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
       "audit.delete_webhook_endpoint": { tags: { resultFieldName: "webhookEndpoint", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.create_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.update_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.pause_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.resume_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.replay_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      "audit.delete_log_stream": { tags: { resultFieldName: "logStream", behavior: ["-queryField +mutationField -typeField"] } },
+      // LogStream.status (a computed column).
+      "audit.log_streams_status": { tags: { behavior: ["-queryField -mutationField +typeField -filter -orderBy"] } },
       // Query: the tamper evidence of the admin's tenant (tenant and account admins; type SealStatus, seals.ts).
       "audit.seal_status": { tags: { behavior: ["+queryField -mutationField -typeField"] } },
     },

@@ -61,11 +61,11 @@ const COST = { connection: 10, count: 100, grouped: 500, list: 10, nestedList: 1
 
 /**
  * The most rows a list field returns, for what is asked of each: webhook
- * endpoints (at most 20 a tenant, create_webhook_endpoint), a delivery's
+ * endpoints and log streams (at most 20 of each a tenant), a delivery's
  * attempts (one per retry over 24 hours: under 40 with the worker's backoff).
  * Any other list: the event catalogue, whose rows have no costly fields.
  */
-export const LIST_ROWS: Record<string, number> = { webhookEndpoints: 20, attemptLog: 40 };
+export const LIST_ROWS: Record<string, number> = { webhookEndpoints: 20, logStreams: 20, attemptLog: 40 };
 const DEFAULT_LIST_ROWS = 100;
 
 /** The fields of a connection that hold its rows: what is asked of them is asked once per row. */

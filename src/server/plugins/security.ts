@@ -199,16 +199,20 @@ export const SecurityAlertsPlugin: GraphileConfig.Plugin = {
   },
 };
 
-/** The webhook lists in a stable order. */
+/** Oldest first: the order of a tenant's webhook endpoints and log streams. */
+function oldestFirst(plan: () => unknown): never {
+  const $rows = plan() as unknown as PgSelectStep<PgResource>;
+  $rows.orderBy({ attribute: "created_at", direction: "ASC" });
+  $rows.orderBy({ attribute: "id", direction: "ASC" });
+  return $rows as never;
+}
+
+/** The webhook and log stream lists in a stable order. */
 export const WebhookOrderPlugin = wrapPlans(
   {
     Query: {
-      webhookEndpoints(plan) {
-        const $endpoints = plan() as unknown as PgSelectStep<PgResource>;
-        $endpoints.orderBy({ attribute: "created_at", direction: "ASC" });
-        $endpoints.orderBy({ attribute: "id", direction: "ASC" });
-        return $endpoints as never;
-      },
+      webhookEndpoints: oldestFirst,
+      logStreams: oldestFirst,
     },
     WebhookEndpoint: {
       deliveries(plan) {

@@ -25,8 +25,8 @@ const CONTENT_SECURITY_POLICY = [
   "form-action 'self'",
 ].join("; ");
 
-/** The URLs the page answers: Audit Logs at `/`, Security at /security (src/browser/security-state.ts). */
-export const PAGE_PATHS = ["/", "/index.html", "/security", "/security/settings"];
+/** The URLs the page answers: Audit Logs at `/`, Security at /security (src/browser/security-state.ts), Log streams (src/browser/log-streams.ts). */
+export const PAGE_PATHS = ["/", "/index.html", "/security", "/security/settings", "/log-streams"];
 
 export function mountPage(app: Express, distDir: string): void {
   const indexFile = path.join(distDir, "index.html");

@@ -13,7 +13,9 @@
 // - Redirects are not followed: a 3xx is a failure.
 // - One deadline covers resolution, connection, TLS, the request and the
 //   response; at most maxResponseBytes of a failure's body are read, for
-//   the error text.
+//   the error text. A 2xx body is read only when asked (readBody: log
+//   streams' vendors, Splunk and Elasticsearch, say in a 2xx body whether
+//   they took the batch), to the same limit.
 // - A new connection per request (no keep-alive pool that could outlive a
 //   check), closed afterwards.
 // Error texts name the host, never the URL's path or query (which often
@@ -26,6 +28,9 @@ import { performance } from "node:perf_hooks";
 import { checkAddress, PUBLIC_ONLY } from "./address-policy.ts";
 
 export const USER_AGENT = "Audit-Trail-Webhooks/1";
+
+/** The Content-Type of a post unless the caller names another. */
+export const DEFAULT_CONTENT_TYPE = "application/json";
 
 /** How much of a response body is read by default (for the error text of a failure). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
@@ -42,6 +47,17 @@ export interface SafePostOptions {
   headers?: Record<string, string>;
   /** At most this many bytes of the response body are read (default 64 kB). */
   maxResponseBytes?: number;
+  /** The body's Content-Type (default application/json). */
+  contentType?: string;
+  /** The User-Agent (default USER_AGENT, the webhooks'). */
+  userAgent?: string;
+  /**
+   * Read a 2xx answer's body (at most maxResponseBytes of it) into
+   * PostResult.body; the post then settles when the body has ended (or the
+   * limit is reached), within the deadline. Default false: a 2xx settles on
+   * its status line.
+   */
+  readBody?: boolean;
 }
 
 export interface PostResult {
@@ -51,6 +67,8 @@ export interface PostResult {
   error: string | null;
   /** From the call to the outcome, in whole milliseconds. */
   durationMs: number;
+  /** With readBody, for a 2xx answer: its body as text (at most maxResponseBytes; cut there when longer). */
+  body?: string;
 }
 
 /** A URL or an address the policy refuses. */
@@ -182,10 +200,10 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
   return new Promise<PostResult>((resolve) => {
     let settled = false;
     let statusCode: number | null = null;
-    const settle = (error: string | null) => {
+    const settle = (error: string | null, body?: string) => {
       if (settled) return;
       settled = true;
-      resolve({ statusCode, error, durationMs: elapsed() });
+      resolve(body === undefined ? { statusCode, error, durationMs: elapsed() } : { statusCode, error, durationMs: elapsed(), body });
     };
     let req: http.ClientRequest | null = null;
     const cleanup = () => {
@@ -211,8 +229,8 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
         path: `${url.pathname}${url.search}`,
         headers: {
           ...options.headers,
-          "Content-Type": "application/json",
-          "User-Agent": USER_AGENT,
+          "Content-Type": options.contentType ?? DEFAULT_CONTENT_TYPE,
+          "User-Agent": options.userAgent ?? USER_AGENT,
           "Content-Length": String(payload.length),
           Connection: "close",
         },
@@ -241,6 +259,23 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
         cleanup();
       });
       const status = statusCode ?? 0;
+      if (status >= 200 && status < 300 && options.readBody) {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        const done = () => {
+          settle(null, Buffer.concat(chunks).toString("utf8"));
+          cleanup();
+        };
+        res.on("data", (chunk: Buffer) => {
+          if (settled) return;
+          const room = maxResponseBytes - size;
+          chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+          size += Math.min(chunk.length, room);
+          if (size >= maxResponseBytes) done();
+        });
+        res.on("end", done);
+        return;
+      }
       if (status >= 200 && status < 300) {
         settle(null);
         // let the receiver finish its answer (bounded by the deadline), then close

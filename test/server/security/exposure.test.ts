@@ -71,15 +71,18 @@ afterAll(async () => {
 const names = (list: { name: string }[] | null | undefined) => (list ?? []).map((f) => f.name).sort();
 
 describe("schema", () => {
-  it("adds securityAlerts, detectorSettings and webhookEndpoints to the queries, and the six monitoring mutations; none over the log", async () => {
+  it("adds securityAlerts, detectorSettings, webhookEndpoints and logStreams to the queries, the six monitoring and six log stream mutations; none over the log", async () => {
     const d = await data(server, tenantAdmin(w.a), `{
       __schema { queryType { fields { name } } mutationType { name fields { name } } subscriptionType { name } types { name kind } }
     }`);
     // (and tamper evidence's three read-only fields: test/server/seals-api.test.ts)
-    expect(names(d.__schema.queryType.fields)).toEqual(["auditEvents", "auditLogs", "detectorSettings", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"]);
+    expect(names(d.__schema.queryType.fields)).toEqual([
+      "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints",
+    ]);
     expect(d.__schema.mutationType.name).toBe("Mutation");
     expect(names(d.__schema.mutationType.fields)).toEqual([
-      "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
+      "acknowledgeSecurityAlert", "createLogStream", "createWebhookEndpoint", "deleteLogStream", "deleteWebhookEndpoint", "pauseLogStream",
+      "replayLogStream", "resolveSecurityAlert", "resumeLogStream", "updateDetectorSettings", "updateLogStream", "updateWebhookEndpoint",
     ]);
     expect(d.__schema.subscriptionType).toBeNull();
     const types: string[] = d.__schema.types.map((t: { name: string }) => t.name);
@@ -87,11 +90,15 @@ describe("schema", () => {
     for (const hidden of [
       "DetectorSetting", "WebhookSecret", "Node", "AuditLogInput", "AuditLogPatch", "SecurityAlertInput", "SecurityAlertPatch", "SecurityAlertCondition",
       "WebhookEndpointInput", "WebhookEndpointPatch", "WebhookDeliveryInput", "WebhookAttemptInput", "CreateAuditLogPayload", "CreateSecurityAlertPayload",
-      "LogConsumer", "TrackedTable", "EventRule",
+      "LogConsumer", "TrackedTable", "EventRule", "LogStreamSecret", "LogStreamInput", "LogStreamPatch", "LogStreamCondition",
     ]) {
       expect(types, hidden).not.toContain(hidden);
     }
     expect(types.filter((t) => /^(Create|Update|Delete)(AuditLog|AuditEvent|SecurityAlert|WebhookDelivery|WebhookAttempt|DetectorSetting(?!s))/.test(t))).toEqual([]);
+    // A stream's fields: no lease, no tenant, no secret (test/streams/stream-worker.test.ts has its behaviour).
+    const stream = await data(server, tenantAdmin(w.a), `{ __type(name: "LogStream") { fields { name } } }`);
+    const streamFields = names(stream.__type.fields);
+    for (const hidden of ["tenantId", "leaseToken", "leaseUntil", "secret"]) expect(streamFields, hidden).not.toContain(hidden);
   });
 
   it("the new types have exactly the contract's fields", async () => {

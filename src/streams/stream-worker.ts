@@ -1,0 +1,360 @@
+// The log stream worker: delivers every stream's entries, at least once, in
+// (transaction_id, id) order.
+//
+// A round claims up to `concurrency` due streams (audit_private.
+// claim_log_streams: a lease, so one worker per stream across servers) and
+// delivers each for at most sliceMs before giving the others a turn:
+//   read the next batch after the stream's position, below the xmin horizon
+//   (stream-reader.ts, under the tenant's row-level security) ->
+//   hand it to the stream's destination (destinations/) ->
+//   only when the receiver took it, move the position past it
+//   (audit_private.advance_log_stream, through the log consumers' end_round).
+// A worker that dies between the delivery and the advance sends the batch
+// again later; receivers de-duplicate by entry id. A failure leaves the
+// position where it is and backs off (audit_private.fail_log_stream); a 413
+// halves the batch until the receiver takes one.
+//
+// The read is bounded by a window of transaction ids as well as by the
+// batch size, so that a backlog of millions is read in slices the BRIN index
+// on transaction_id finds directly, not re-scanned for every batch. The
+// window adapts: it grows while slices come back short and shrinks to about
+// twice what a full batch spanned.
+//
+// Database errors are recorded on the stream (or logged when the database
+// is unreachable) and retried; nothing here throws into the process. Secrets
+// and bodies are never logged.
+import pg from "pg";
+import type { Logger } from "../log.ts";
+import { openDestination } from "./destinations/index.ts";
+import { readStreamBatch, type StreamFilter, type StreamPosition } from "./stream-reader.ts";
+import type { Destination, StreamEntry, StreamFormat, StreamKind, StreamTarget } from "./stream-types.ts";
+
+export interface StreamWorkerOptions {
+  /** The owner's connection string: the claim, advance and fail functions are the owner's. */
+  ownerUrl: string;
+  /** audit_authenticator's pool (the API's): batches are read through it, under row-level security. */
+  readerPool: pg.Pool;
+  logger: Logger;
+  /** Private, loopback and link-local addresses and http allowed (WEBHOOK_ALLOW_PRIVATE). Default false. */
+  allowPrivate?: boolean;
+  /** Deadline of one delivery, in milliseconds (STREAM_TIMEOUT_MS). Default 10000. */
+  timeoutMs?: number;
+  /** Pause between polls when every stream is caught up, in milliseconds (STREAM_POLL_MS). Default 1000. */
+  pollMs?: number;
+  /** First retry delay after a failure, doubling per consecutive failure (STREAM_RETRY_BASE_MS). Default 1000. */
+  retryBaseMs?: number;
+  /** Longest retry delay. Default 3600000 (an hour). */
+  retryMaxMs?: number;
+  /** Streams delivered at once. Default 4. */
+  concurrency?: number;
+  /** The file streams' root folder (STREAM_FILE_ROOT); null: file streams fail with a clear error. */
+  fileRoot?: string | null;
+  /** How long one claim of a stream keeps delivering before the others get a turn, in milliseconds. Default 30000. */
+  sliceMs?: number;
+}
+
+/** A stream as audit_private.claim_log_streams hands it out. */
+interface ClaimedStream {
+  tenant_id: string;
+  stream_id: string;
+  lease_token: string;
+  kind: StreamKind;
+  settings: Record<string, unknown>;
+  secret: string | null;
+  format: StreamFormat;
+  resource_types: string[] | null;
+  actions: string[] | null;
+  account_ids: string[] | null;
+  batch_size: number;
+  failures: number;
+  watermark: string;
+  after_id: string | null;
+  horizon: string;
+}
+
+export interface StreamRoundResult {
+  /** Streams claimed in the round. */
+  streams: number;
+  /** Entries receivers took. */
+  delivered: number;
+  /** Deliveries that failed (retried later). */
+  failed: number;
+  /** Streams released with more to deliver (due again at once). */
+  unfinished: number;
+}
+
+interface SliceResult {
+  delivered: number;
+  failed: boolean;
+  unfinished: boolean;
+}
+
+const MIN_WINDOW = 1_024n;
+const MAX_WINDOW = 1n << 40n;
+const FIRST_WINDOW = 65_536n;
+
+function checkRange(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`LogStreamWorker: ${name} must be a whole number between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+function errorFields(err: unknown): { error: string; code?: string } {
+  const e = err as { message?: string; code?: string };
+  return { error: e?.message ?? String(err), ...(e?.code ? { code: e.code } : {}) };
+}
+
+const clampWindow = (w: bigint) => (w < MIN_WINDOW ? MIN_WINDOW : w > MAX_WINDOW ? MAX_WINDOW : w);
+
+export class LogStreamWorker {
+  /** Its own small pool of the owner's, never the API's. */
+  readonly pool: pg.Pool;
+  private readonly readerPool: pg.Pool;
+  private readonly log: Logger;
+  private readonly allowPrivate: boolean;
+  private readonly timeoutMs: number;
+  private readonly pollMs: number;
+  private readonly retryBaseMs: number;
+  private readonly retryMaxMs: number;
+  private readonly concurrency: number;
+  private readonly fileRoot: string | null;
+  private readonly sliceMs: number;
+  private readonly leaseSeconds: number;
+  /** Per stream: the open destination (a file stays open between batches) and the configuration it was opened with. */
+  private readonly destinations = new Map<string, { key: string; destination: Destination }>();
+  /** Per stream: the read window, in transaction ids. */
+  private readonly windows = new Map<string, bigint>();
+  /** Per stream: a batch size lowered by 413 answers. */
+  private readonly batchCaps = new Map<string, number>();
+  private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly rounds = new Set<Promise<unknown>>();
+  private stopped: Promise<void> | null = null;
+  private failedPolls = 0;
+
+  constructor(options: StreamWorkerOptions) {
+    this.log = options.logger.child({ component: "streams" });
+    this.readerPool = options.readerPool;
+    this.allowPrivate = options.allowPrivate ?? false;
+    this.timeoutMs = checkRange("timeoutMs", options.timeoutMs ?? 10_000, 100, 120_000);
+    this.pollMs = checkRange("pollMs", options.pollMs ?? 1_000, 10, 600_000);
+    this.retryBaseMs = checkRange("retryBaseMs", options.retryBaseMs ?? 1_000, 1, 3_600_000);
+    this.retryMaxMs = checkRange("retryMaxMs", options.retryMaxMs ?? 3_600_000, this.retryBaseMs, 86_400_000);
+    this.concurrency = checkRange("concurrency", options.concurrency ?? 4, 1, 100);
+    this.sliceMs = checkRange("sliceMs", options.sliceMs ?? 30_000, 1, 600_000);
+    this.fileRoot = options.fileRoot ?? null;
+    // A claim outlives a slice plus one delivery and its read, so a live worker never loses it mid-batch.
+    this.leaseSeconds = Math.ceil((this.sliceMs + 2 * this.timeoutMs) / 1000) + 60;
+    this.pool = new pg.Pool({
+      connectionString: options.ownerUrl,
+      max: Math.min(this.concurrency + 1, 8),
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: 60_000,
+      application_name: "audit-trail-streams",
+    });
+    this.pool.on("error", (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, "idle stream connection failed"));
+  }
+
+  /** Polls now and then every pollMs (at once again while streams have more to deliver). */
+  start(): void {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    this.log.info(
+      { allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, pollMs: this.pollMs, concurrency: this.concurrency, fileRoot: this.fileRoot },
+      "log stream worker started",
+    );
+    this.schedule(0);
+  }
+
+  /** One round: claims due streams and delivers each for up to sliceMs. Rejects only when the claim fails. */
+  runOnce(): Promise<StreamRoundResult> {
+    const round = this.round();
+    this.rounds.add(round);
+    const forget = () => this.rounds.delete(round);
+    round.then(forget, forget);
+    return round;
+  }
+
+  /** Stops polling, waits for the slices in flight, closes destinations and the pool. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.running = false;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      const bound = new Promise<void>((resolve) => setTimeout(resolve, this.sliceMs + this.timeoutMs + 10_000).unref());
+      await Promise.race([Promise.allSettled([...this.rounds]), bound]);
+      for (const { destination } of this.destinations.values()) await destination.close().catch(() => undefined);
+      this.destinations.clear();
+      if (!this.pool.ending) await this.pool.end();
+      this.log.info("log stream worker stopped");
+    })();
+    return this.stopped;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => void this.poll(), delayMs);
+    this.timer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    this.timer = null;
+    if (!this.running) return;
+    let again = false;
+    try {
+      const result = await this.runOnce();
+      again = result.unfinished > 0 || result.streams >= this.concurrency;
+      if (this.failedPolls > 0) this.log.info({ failedPolls: this.failedPolls }, "stream worker reaches the database again");
+      this.failedPolls = 0;
+    } catch (err) {
+      this.failedPolls++;
+      const fields = { ...errorFields(err), failedPolls: this.failedPolls };
+      if (this.failedPolls === 1) this.log.error(fields, "stream worker cannot claim streams; retrying at the next poll");
+      else this.log.warn(fields, "stream worker still cannot claim streams");
+    }
+    this.schedule(again ? 0 : this.pollMs);
+  }
+
+  private async round(): Promise<StreamRoundResult> {
+    const { rows } = await this.pool.query<ClaimedStream>(
+      `select tenant_id, stream_id, lease_token, kind, settings, secret, format, resource_types, actions, account_ids::text[] as account_ids,
+              batch_size, failures, watermark::text, after_id::text, horizon::text
+         from audit_private.claim_log_streams($1, $2)`,
+      [this.concurrency, this.leaseSeconds],
+    );
+    const slices = await Promise.all(rows.map((stream) => this.deliverSlice(stream)));
+    return {
+      streams: rows.length,
+      delivered: slices.reduce((n, s) => n + s.delivered, 0),
+      failed: slices.filter((s) => s.failed).length,
+      unfinished: slices.filter((s) => s.unfinished).length,
+    };
+  }
+
+  /** Delivers one claimed stream until it is caught up, fails, loses its lease or has used its slice. */
+  private async deliverSlice(stream: ClaimedStream): Promise<SliceResult> {
+    const log = this.log.child({ tenantId: stream.tenant_id, streamId: stream.stream_id });
+    const started = performance.now();
+    const filter: StreamFilter = { resourceTypes: stream.resource_types, actions: stream.actions, accountIds: stream.account_ids };
+    let position: StreamPosition = { xid: BigInt(stream.watermark), id: stream.after_id === null ? null : BigInt(stream.after_id) };
+    let horizon = BigInt(stream.horizon);
+    let delivered = 0;
+    let destination: Destination;
+    try {
+      destination = await this.destinationOf(stream);
+    } catch (err) {
+      await this.fail(stream, null, `the destination cannot be opened: ${errorFields(err).error}`, log);
+      return { delivered, failed: true, unfinished: false };
+    }
+    for (;;) {
+      if (position.xid >= horizon) {
+        // Nothing can be read yet: every transaction from the position on may still be running.
+        await this.advance(stream, position, 0, null, false, this.pollMs);
+        return { delivered, failed: false, unfinished: false };
+      }
+      const window = this.windows.get(stream.stream_id) ?? FIRST_WINDOW;
+      const bound = position.xid + window < horizon ? position.xid + window : horizon;
+      const limit = Math.min(stream.batch_size, this.batchCaps.get(stream.stream_id) ?? Number.MAX_SAFE_INTEGER);
+      let entries: StreamEntry[];
+      try {
+        entries = await readStreamBatch(this.readerPool, {
+          tenantId: stream.tenant_id, streamId: stream.stream_id, after: position, before: bound, filter, limit,
+          statementTimeoutMs: 60_000,
+        });
+      } catch (err) {
+        await this.fail(stream, null, `reading the log failed: ${errorFields(err).error}`, log);
+        return { delivered, failed: true, unfinished: false };
+      }
+      const full = entries.length === limit;
+      let next: StreamPosition;
+      if (entries.length > 0) {
+        const outcome = await destination.deliver(entries);
+        if (!outcome.ok) {
+          if (outcome.tooLarge && limit > 1) {
+            // smaller batches until one is taken (kept for this stream while the worker runs)
+            this.batchCaps.set(stream.stream_id, Math.max(1, Math.floor(limit / 2)));
+            log.warn({ statusCode: outcome.statusCode, batch: limit }, "the receiver refused a batch as too large; halving the batch");
+            continue;
+          }
+          await this.fail(stream, outcome.statusCode, outcome.error, log);
+          return { delivered, failed: true, unfinished: false };
+        }
+        delivered += entries.length;
+      }
+      if (full) {
+        const last = entries[entries.length - 1]!;
+        next = { xid: BigInt(last.transactionId), id: BigInt(last.id) };
+        this.windows.set(stream.stream_id, clampWindow(2n * (next.xid - position.xid + 1n)));
+      } else {
+        // every entry below the bound is delivered
+        next = { xid: bound, id: null };
+        if (bound < horizon) this.windows.set(stream.stream_id, clampWindow(window * 4n));
+      }
+      const more = full || bound < horizon;
+      const sliceOver = performance.now() - started > this.sliceMs;
+      const last = entries.at(-1) ?? null;
+      const result = await this.advance(stream, next, entries.length, last, more && !sliceOver, more ? 0 : this.pollMs);
+      if (result === null) {
+        log.info("the stream changed while a batch was delivered (paused, replayed, reconfigured or deleted); its new state decides");
+        return { delivered, failed: false, unfinished: false };
+      }
+      if (entries.length > 0) log.debug({ entries: entries.length, to: `${next.xid}:${next.id ?? ""}` }, "batch delivered");
+      position = next;
+      if (!more) {
+        // caught up to the horizon of the read; a newer one is the next poll's
+        return { delivered, failed: false, unfinished: false };
+      }
+      if (sliceOver) return { delivered, failed: false, unfinished: true };
+      horizon = result;
+    }
+  }
+
+  /**
+   * Moves the position (and releases the lease unless keepLease, until
+   * nextPollMs from now): null when
+   * the lease is no longer ours; else the horizon now. Rejects when the
+   * database is unreachable: the slice ends, the lease runs out, the batch
+   * is delivered again.
+   */
+  private async advance(
+    stream: ClaimedStream, to: StreamPosition, delivered: number, last: StreamEntry | null, keepLease: boolean, nextPollMs: number,
+  ): Promise<bigint | null> {
+    const { rows } = await this.pool.query<{ applied: boolean; horizon: string }>(
+      "select applied, horizon::text from audit_private.advance_log_stream($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+      [
+        stream.tenant_id, stream.stream_id, stream.lease_token, to.xid.toString(), to.id === null ? null : to.id.toString(),
+        delivered, last?.id ?? null, last?.occurredAt ?? null, keepLease ? this.leaseSeconds : 0, nextPollMs,
+      ],
+    );
+    const row = rows[0];
+    return row?.applied ? BigInt(row.horizon) : null;
+  }
+
+  private async fail(stream: ClaimedStream, statusCode: number | null, error: string, log: Logger): Promise<void> {
+    const failures = stream.failures + 1;
+    const fields = { statusCode, error, failures };
+    if (failures === 1) log.error(fields, "log stream delivery failed; retrying with backoff");
+    else log.warn(fields, "log stream delivery still failing");
+    await this.pool
+      .query("select audit_private.fail_log_stream($1, $2, $3, $4, $5, $6, $7)", [
+        stream.tenant_id, stream.stream_id, stream.lease_token, statusCode, error, this.retryBaseMs, this.retryMaxMs,
+      ])
+      .catch((err: unknown) => log.warn(errorFields(err), "the failure could not be recorded; the lease runs out and the stream is retried"));
+  }
+
+  /** The stream's destination, reopened when its configuration changed. */
+  private async destinationOf(stream: ClaimedStream): Promise<Destination> {
+    const key = JSON.stringify([stream.kind, stream.settings, stream.secret, stream.format]);
+    const open = this.destinations.get(stream.stream_id);
+    if (open?.key === key) return open.destination;
+    if (open) await open.destination.close().catch(() => undefined);
+    const target: StreamTarget = {
+      tenantId: stream.tenant_id, streamId: stream.stream_id, kind: stream.kind, settings: stream.settings, secret: stream.secret, format: stream.format,
+    };
+    const destination = openDestination(target, { allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, fileRoot: this.fileRoot });
+    this.destinations.set(stream.stream_id, { key, destination });
+    return destination;
+  }
+}
