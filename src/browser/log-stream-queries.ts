@@ -1,7 +1,7 @@
 // The Log streams view's GraphQL operations: the tenant's streams with their
 // status (at most 20, oldest first, returned whole), creating one (an https
-// stream's signing secret comes back this once), pausing, resuming,
-// replaying and deleting; and what the create form offers to filter on (the
+// stream's signing secret comes back this once), changing one, pausing,
+// resuming, replaying and deleting; and what the create form offers to filter on (the
 // accounts the log knows by name). Tenant admins only: the API refuses the
 // rest.
 import { graphql } from "./api.ts";
@@ -90,6 +90,24 @@ export interface CreateLogStreamInput {
   batchSize?: number;
 }
 
+/**
+ * updateLogStream's input: what is left out keeps its value. Settings
+ * replace the old ones whole; an empty filter list removes that filter; the
+ * kind cannot change.
+ */
+export interface UpdateLogStreamInput {
+  id: string;
+  name?: string;
+  settings?: Record<string, unknown>;
+  /** A new token or API key of a vendor kind (the API refuses one for https and file). */
+  secret?: string;
+  format?: StreamFormat;
+  resourceTypes?: string[];
+  actions?: string[];
+  accountIds?: string[];
+  batchSize?: number;
+}
+
 const STREAM_FIELDS = `
   id name kind settings format resourceTypes actions accountIds enabled batchSize
   deliveredEntries lastDeliveredEntryId lastDeliveredOccurredAt lastDeliveredAt
@@ -112,6 +130,17 @@ export async function createLogStream(token: string, input: CreateLogStreamInput
     { input }, token,
   );
   return data.createLogStream.logStream;
+}
+
+/** Returns the stream as changed (the API records log_stream.updated with what changed). */
+export async function updateLogStream(token: string, input: UpdateLogStreamInput): Promise<LogStream> {
+  const data = await graphql<{ updateLogStream: { logStream: LogStream } }>(
+    `mutation UpdateLogStream($input: UpdateLogStreamInput!) {
+      updateLogStream(input: $input) { logStream { ${STREAM_FIELDS} } }
+    }`,
+    { input }, token,
+  );
+  return data.updateLogStream.logStream;
 }
 
 /** pauseLogStream, resumeLogStream and deleteLogStream: one stream by id, the stream back. */
