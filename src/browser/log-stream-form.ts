@@ -6,10 +6,16 @@
 // turns into API values (lists, numbers, the UTC time) it checks itself; the
 // rest, and above all which secret a kind needs, is the API's to say: its
 // message is shown beside the form, on the field it names.
+//
+// The same form edits a stream (in its item of the list): prefilled from the
+// stream, its kind fixed, no start (a replay moves it), the token field
+// empty (a typed one replaces the stored one), and only what the admin
+// changed is sent. Several can be open at once: each form's ids carry a
+// prefix of its own.
 import { h, replace } from "./dom.ts";
 import { KIND_GROUPS, eventsByKind } from "./event-kinds.ts";
-import { actionLabel, formatNumber, humanize } from "./format.ts";
-import type { CreateLogStreamInput, KnownAccount, StreamFormat, StreamKind } from "./log-stream-queries.ts";
+import { actionLabel, formatNumber, humanize, shortId } from "./format.ts";
+import type { CreateLogStreamInput, KnownAccount, LogStream, StreamFormat, StreamKind, UpdateLogStreamInput } from "./log-stream-queries.ts";
 import { STREAM_KINDS } from "./log-stream-queries.ts";
 import type { CatalogueEvent } from "./queries.ts";
 
@@ -63,11 +69,11 @@ const URL_FIELD: Record<Exclude<StreamKind, "file">, { label: string; placeholde
   elastic: { label: "Elasticsearch URL", placeholder: "https://elastic.example.com:9200", required: true },
 };
 
-/** The secret each vendor kind is stored with (an https stream's is generated; files have none). */
-const SECRET_FIELD: Partial<Record<StreamKind, { label: string; help: string }>> = {
-  splunk: { label: "HTTP Event Collector token", help: "The HEC token Splunk gave the collector." },
-  datadog: { label: "Datadog API key", help: "An API key of your Datadog organisation (not an application key)." },
-  elastic: { label: "Elasticsearch API key", help: "The encoded API key: base64 of id:api_key, as Elasticsearch's create API key call returns it." },
+/** The secret each vendor kind is stored with (an https stream's is generated; files have none); `noun` for the edit form's hint. */
+const SECRET_FIELD: Partial<Record<StreamKind, { label: string; help: string; noun: string }>> = {
+  splunk: { label: "HTTP Event Collector token", help: "The HEC token Splunk gave the collector.", noun: "token" },
+  datadog: { label: "Datadog API key", help: "An API key of your Datadog organisation (not an application key).", noun: "API key" },
+  elastic: { label: "Elasticsearch API key", help: "The encoded API key: base64 of id:api_key, as Elasticsearch's create API key call returns it.", noun: "API key" },
 };
 
 const SECRET_NOTE = "Stored apart from the stream's settings and used only to deliver: it is never shown again, not even here.";
@@ -80,13 +86,25 @@ export type StreamField =
   | "name" | "kind" | "url" | "secret" | "index" | "source" | "sourcetype" | "site" | "service" | "tags"
   | "rotate" | "maxMegabytes" | "format" | "filter" | "startAt" | "batchSize";
 
-/** The id of each field's input (or group), for labels, errors and focus. */
-export const FIELD_IDS: Record<StreamField, string> = {
-  name: "stream-name", kind: "stream-kind", url: "stream-url", secret: "stream-secret", index: "stream-index",
-  source: "stream-source", sourcetype: "stream-sourcetype", site: "stream-site", service: "stream-service", tags: "stream-tags",
-  rotate: "stream-rotate", maxMegabytes: "stream-max-mb", format: "stream-format", filter: "stream-filter",
-  startAt: "stream-start-at", batchSize: "stream-batch-size",
-};
+/**
+ * The id of each field's input (or group), for labels, errors and focus,
+ * under a form's prefix: "stream" for the new-stream form, one per stream
+ * for an edit form (the ids of the form's other parts use it too).
+ */
+export function fieldIds(p: string): Record<StreamField, string> {
+  return {
+    name: `${p}-name`, kind: `${p}-kind`, url: `${p}-url`, secret: `${p}-secret`, index: `${p}-index`,
+    source: `${p}-source`, sourcetype: `${p}-sourcetype`, site: `${p}-site`, service: `${p}-service`, tags: `${p}-tags`,
+    rotate: `${p}-rotate`, maxMegabytes: `${p}-max-mb`, format: `${p}-format`, filter: `${p}-filter`,
+    startAt: `${p}-start-at`, batchSize: `${p}-batch-size`,
+  };
+}
+
+/** The new-stream form's ids. */
+export const FIELD_IDS = fieldIds("stream");
+
+/** An edit form's prefix: several streams' forms can be open at once. */
+export const editPrefix = (streamId: string) => `stream-${streamId}-edit`;
 
 export interface StreamFormValues {
   name: string;
@@ -103,9 +121,10 @@ export interface StreamFormValues {
   rotate: "hour" | "size";
   maxMegabytes: string;
   format: StreamFormat;
-  resourceTypes: string[];
-  actions: string[];
-  accountIds: string[];
+  /** Ticked; null when the form has no such list (nothing to choose from): an edited stream's stays as it is. */
+  resourceTypes: string[] | null;
+  actions: string[] | null;
+  accountIds: string[] | null;
   startMode: "now" | "from";
   /** A datetime-local value, read as UTC. */
   startAt: string;
@@ -189,13 +208,13 @@ function settingsOf(v: StreamFormValues): Record<string, unknown> {
 }
 
 /**
- * The createLogStream input of the form's values, or what to fix first.
- * Checked here: what the API cannot say in the form's words (a name, a URL
- * that is not one, megabytes, the UTC start, the batch size). Left to the
- * API: the secret (its message names the one each kind needs), https-only
- * and private addresses (the server's setting), index names, Datadog sites.
+ * What the API cannot say in the form's words, for a new stream and an
+ * edited one alike: a name, a URL that is not one, megabytes, the batch
+ * size. Left to the API: the secret (its message names the one each kind
+ * needs, or that a kind takes none), https-only and private addresses (the
+ * server's setting), index names, Datadog sites.
  */
-export function toCreateInput(v: StreamFormValues, now = Date.now()): { input: CreateLogStreamInput; problems: [] } | { input: null; problems: FieldProblem[] } {
+function valueProblems(v: StreamFormValues): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const name = v.name.trim();
   if (name === "") problems.push({ field: "name", message: "Give the stream a name, e.g. \u201cSplunk production\u201d." });
@@ -210,6 +229,14 @@ export function toCreateInput(v: StreamFormValues, now = Date.now()): { input: C
     const mb = wholeNumber(v.maxMegabytes);
     if (mb === null || mb < 1 || mb > MAX_MB) problems.push({ field: "maxMegabytes", message: `The largest file is a whole number of MB, from 1 to ${formatNumber(MAX_MB)} (10 GB).` });
   }
+  const batch = wholeNumber(v.batchSize);
+  if (batch === null || batch < 1 || batch > 10_000) problems.push({ field: "batchSize", message: "A batch is a whole number of entries, from 1 to 10,000." });
+  return problems;
+}
+
+/** The createLogStream input of the form's values, or what to fix first (the UTC start too). */
+export function toCreateInput(v: StreamFormValues, now = Date.now()): { input: CreateLogStreamInput; problems: [] } | { input: null; problems: FieldProblem[] } {
+  const problems = valueProblems(v);
   let startFrom: string | null = null;
   if (v.startMode === "from") {
     const ms = utcInputToMs(v.startAt);
@@ -218,18 +245,73 @@ export function toCreateInput(v: StreamFormValues, now = Date.now()): { input: C
     else if (ms > now) problems.push({ field: "startAt", message: `${formatUtc(ms)} is in the future: choose a time up to now, or \u201cFrom now on\u201d.` });
     else startFrom = new Date(ms).toISOString();
   }
-  const batch = wholeNumber(v.batchSize);
-  if (batch === null || batch < 1 || batch > 10_000) problems.push({ field: "batchSize", message: "A batch is a whole number of entries, from 1 to 10,000." });
   if (problems.length > 0) return { input: null, problems };
 
-  const input: CreateLogStreamInput = { name, kind: v.kind, settings: settingsOf(v), format: v.format, startFrom, batchSize: batch! };
+  const input: CreateLogStreamInput = { name: v.name.trim(), kind: v.kind, settings: settingsOf(v), format: v.format, startFrom, batchSize: wholeNumber(v.batchSize)! };
+  const secret = typedSecret(v);
+  if (secret) input.secret = secret;
+  if (v.resourceTypes?.length) input.resourceTypes = v.resourceTypes;
+  if (v.actions?.length) input.actions = v.actions;
+  if (v.accountIds?.length) input.accountIds = v.accountIds;
+  return { input, problems: [] };
+}
+
+/** The token or API key typed for a kind that takes one. */
+function typedSecret(v: StreamFormValues): string | null {
   // Pasted tokens often carry a line break; a secret has no spaces anyway.
   const secret = v.secret.trim();
-  if (SECRET_FIELD[v.kind] && secret !== "") input.secret = secret;
-  if (v.resourceTypes.length > 0) input.resourceTypes = v.resourceTypes;
-  if (v.actions.length > 0) input.actions = v.actions;
-  if (v.accountIds.length > 0) input.accountIds = v.accountIds;
+  return SECRET_FIELD[v.kind] && secret !== "" ? secret : null;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => [...a].sort().join("\n") === [...b].sort().join("\n");
+
+/**
+ * The updateLogStream input of what changed since the form was filled
+ * (`initial`), or what to fix first. Only changes are sent: a rename leaves
+ * the settings alone, so the API does not check them again, and what the
+ * API completed (Datadog's intake URL, the default sizes) is not rewritten.
+ * A typed token is always a change (the stored one is never shown). Just
+ * `{ id }`: nothing changed.
+ */
+export function toUpdateInput(id: string, v: StreamFormValues, initial: StreamFormValues): { input: UpdateLogStreamInput; problems: [] } | { input: null; problems: FieldProblem[] } {
+  const problems = valueProblems(v);
+  if (problems.length > 0) return { input: null, problems };
+
+  const input: UpdateLogStreamInput = { id };
+  if (v.name.trim() !== initial.name.trim()) input.name = v.name.trim();
+  const settings = settingsOf(v);
+  if (JSON.stringify(settings) !== JSON.stringify(settingsOf(initial))) input.settings = settings;
+  const secret = typedSecret(v);
+  if (secret) input.secret = secret;
+  if (v.format !== initial.format) input.format = v.format;
+  const batch = wholeNumber(v.batchSize)!;
+  if (batch !== wholeNumber(initial.batchSize)) input.batchSize = batch;
+  // (an empty list sent removes that filter)
+  if (v.resourceTypes && !sameList(v.resourceTypes, initial.resourceTypes ?? [])) input.resourceTypes = v.resourceTypes;
+  if (v.actions && !sameList(v.actions, initial.actions ?? [])) input.actions = v.actions;
+  if (v.accountIds && !sameList(v.accountIds, initial.accountIds ?? [])) input.accountIds = v.accountIds;
   return { input, problems: [] };
+}
+
+/** Datadog's logs intake of a site, as the API fills it in when the settings give no URL. */
+const datadogIntake = (site: string) => `https://http-intake.logs.${site}/api/v2/logs`;
+
+/**
+ * An edited stream's settings as its kind's fields show them. Datadog's
+ * intake URL that the API made of the site is left empty, so that it
+ * follows the site when the admin changes it.
+ */
+function keptOfSettings(stream: LogStream): Partial<Record<StreamField, string>> {
+  const s = stream.settings ?? {};
+  const kept: Partial<Record<StreamField, string>> = {};
+  for (const field of ["url", "index", "source", "sourcetype", "site", "service", "tags"] as const) {
+    const value = s[field];
+    if (typeof value === "string") kept[field] = value;
+  }
+  if (stream.kind === "datadog" && kept.url === datadogIntake(kept.site ?? DATADOG_SITES[0]!.site)) delete kept.url;
+  if (s.rotate === "hour" || s.rotate === "size") kept.rotate = s.rotate;
+  if (typeof s.max_bytes === "number") kept.maxMegabytes = String(s.max_bytes / MB);
+  return kept;
 }
 
 /** An API message as the form shows it: without the mutation's name ("createLogStream: "), as a sentence. */
@@ -273,15 +355,52 @@ export interface StreamFormHandlers {
   cancel: () => void;
 }
 
-const errorId = (field: StreamField) => `${FIELD_IDS[field]}-error`;
+export interface StreamEditHandlers {
+  /** Saves the changes (`{ id }` alone: there are none); resolves once the page shows them, rejects with the API's error (kept beside the form). */
+  save: (input: UpdateLogStreamInput) => Promise<void>;
+  cancel: () => void;
+}
+
+/** A stream the edit form can show: one of the kinds the page knows. */
+export type EditableStream = LogStream & { kind: StreamKind };
+
+export function isEditable(stream: LogStream): stream is EditableStream {
+  return (STREAM_KINDS as readonly string[]).includes(stream.kind);
+}
+
+/** What a form is for: a new stream, or changing one. */
+type FormMode =
+  | { stream: null; handlers: StreamFormHandlers }
+  | { stream: EditableStream; handlers: StreamEditHandlers };
+
+function wordsOf(mode: FormMode): { title: string; intro: string; submit: string; busy: string; failed: string } {
+  return mode.stream === null
+    ? { title: "New log stream", intro: "Creating, pausing, replaying and deleting streams are recorded in the audit log.",
+      submit: "Create stream", busy: "Creating…", failed: "The stream was not created. " }
+    : { title: `Edit \u201c${mode.stream.name}\u201d`, intro: "Changes apply from the stream's place in the log on, and are recorded in the audit log.",
+      submit: "Save", busy: "Saving…", failed: "The changes were not saved. " };
+}
+
+/** What the filter lists tick: an edited stream's own filter. */
+interface Ticked {
+  resources: readonly string[];
+  actions: readonly string[];
+  accounts: readonly string[];
+}
+
+const NONE_TICKED: Ticked = { resources: [], actions: [], accounts: [] };
+
+const tickedOf = (stream: LogStream): Ticked => ({ resources: stream.resourceTypes ?? [], actions: stream.actions ?? [], accounts: stream.accountIds ?? [] });
+
+const errorId = (p: string, field: StreamField) => `${fieldIds(p)[field]}-error`;
 
 function help(id: string, text: string): HTMLElement {
   return h("p", { id, className: "muted small field-help" }, text);
 }
 
 /** A labelled text-like input with its help line. */
-function input(field: StreamField, label: string, attrs: Record<string, string | number | boolean | undefined>, helpText?: string): HTMLElement {
-  const id = FIELD_IDS[field];
+function input(p: string, field: StreamField, label: string, attrs: Record<string, string | number | boolean | undefined>, helpText?: string): HTMLElement {
+  const id = fieldIds(p)[field];
   return h("div", { className: "field", "data-field": field },
     h("label", { for: id }, label),
     h("input", { id, name: field, type: "text", autocomplete: "off", spellcheck: "false", "aria-describedby": helpText ? `${id}-help` : undefined, ...attrs }),
@@ -289,8 +408,9 @@ function input(field: StreamField, label: string, attrs: Record<string, string |
 }
 
 /** A choice in a box: the whole box is its label; its name is the label's first words, the rest its description. */
-function radio(name: string, value: string, checked: boolean, label: string, helpText?: string): HTMLElement {
-  const id = `stream-${name}-${value}`;
+function radio(p: string, name: string, value: string, checked: boolean, label: string, helpText?: string): HTMLElement {
+  const id = `${p}-${name}-${value}`;
+  // (the group's name is the same in every form: a radio group is a form's own)
   return h("label", { className: "choice", for: id },
     h("input", { type: "radio", id, name: `stream-${name}`, value, checked, "aria-labelledby": `${id}-label`, "aria-describedby": helpText ? `${id}-help` : undefined }),
     h("span", { className: "choice-text" },
@@ -298,172 +418,244 @@ function radio(name: string, value: string, checked: boolean, label: string, hel
       helpText ? h("span", { className: "muted small", id: `${id}-help` }, helpText) : null));
 }
 
-/** The fields of one kind; `kept` refills what was typed before the kind changed (never the secret). */
-function kindFields(kind: StreamKind, kept: Partial<Record<StreamField, string>>): HTMLElement[] {
+/** The secret's field: required for a new stream; when editing, empty keeps the stored one. */
+function secretField(p: string, spec: { label: string; help: string; noun: string }, editing: boolean): HTMLElement {
+  // A password input: the token is not shown on screen nor kept by the browser's autofill.
+  return editing
+    ? input(p, "secret", spec.label, { type: "password", autocomplete: "off", className: "wide-input" },
+      `Leave empty to keep the current ${spec.noun}; one typed here replaces it. ${spec.help} ${SECRET_NOTE}`)
+    : input(p, "secret", spec.label, { type: "password", autocomplete: "off", className: "wide-input", "aria-required": "true" }, `${spec.help} ${SECRET_NOTE}`);
+}
+
+/** The fields of one kind; `kept` refills what was typed before the kind changed, or an edited stream's settings (never the secret). */
+function kindFields(p: string, kind: StreamKind, kept: Partial<Record<StreamField, string>>, editing: boolean): HTMLElement[] {
+  const ids = fieldIds(p);
   const out: HTMLElement[] = [];
   if (kind !== "file") {
     const spec = URL_FIELD[kind];
-    out.push(input("url", spec.label, { type: "url", inputmode: "url", placeholder: spec.placeholder, value: kept.url ?? "", className: "wide-input", "aria-required": spec.required ? "true" : undefined }, spec.help));
+    out.push(input(p, "url", spec.label, { type: "url", inputmode: "url", placeholder: spec.placeholder, value: kept.url ?? "", className: "wide-input", "aria-required": spec.required ? "true" : undefined }, spec.help));
   }
   const secret = SECRET_FIELD[kind];
-  if (secret) {
-    // A password input: the token is not shown on screen nor kept by the browser's autofill.
-    out.push(input("secret", secret.label, { type: "password", autocomplete: "off", className: "wide-input", "aria-required": "true" }, `${secret.help} ${SECRET_NOTE}`));
-  }
+  if (secret) out.push(secretField(p, secret, editing));
   if (kind === "https") {
-    out.push(h("p", { className: "info small field-wide", id: "stream-https-note" },
-      "A signing secret is generated when you create the stream and shown once: your receiver checks each batch's ",
-      h("code", {}, "Audit-Trail-Signature"), " header (HMAC-SHA256 of the body) with it."));
+    out.push(h("p", { className: "info small field-wide", id: `${p}-https-note` }, editing
+      ? ["The signing secret stays the one shown when the stream was created: a stream cannot be given another (create a new stream for a new secret)."]
+      : ["A signing secret is generated when you create the stream and shown once: your receiver checks each batch's ",
+        h("code", {}, "Audit-Trail-Signature"), " header (HMAC-SHA256 of the body) with it."]));
   }
   if (kind === "splunk") {
     out.push(
-      input("index", "Index (optional)", { value: kept.index ?? "", placeholder: "The token's default", className: "medium-input" }),
-      input("source", "Source (optional)", { value: kept.source ?? "", placeholder: "audit-trail", className: "medium-input" }),
-      input("sourcetype", "Source type (optional)", { value: kept.sourcetype ?? "", placeholder: "audit-trail:entry", className: "medium-input" }));
+      input(p, "index", "Index (optional)", { value: kept.index ?? "", placeholder: "The token's default", className: "medium-input" }),
+      input(p, "source", "Source (optional)", { value: kept.source ?? "", placeholder: "audit-trail", className: "medium-input" }),
+      input(p, "sourcetype", "Source type (optional)", { value: kept.sourcetype ?? "", placeholder: "audit-trail:entry", className: "medium-input" }));
   }
   if (kind === "datadog") {
-    const site = h("select", { id: FIELD_IDS.site, name: "site", "aria-describedby": `${FIELD_IDS.site}-help` },
+    const site = h("select", { id: ids.site, name: "site", "aria-describedby": `${ids.site}-help` },
       DATADOG_SITES.map((s) => h("option", { value: s.site }, s.label)));
     site.value = kept.site ?? DATADOG_SITES[0]!.site;
     out.push(
-      h("div", { className: "field", "data-field": "site" }, h("label", { for: FIELD_IDS.site }, "Site"), site,
-        help(`${FIELD_IDS.site}-help`, "Where your Datadog organisation lives: its URL is app.<site>.")),
-      input("service", "Service (optional)", { value: kept.service ?? "", placeholder: "audit-trail", className: "medium-input" }),
-      input("tags", "Tags (optional)", { value: kept.tags ?? "", placeholder: "env:prod,team:security", className: "medium-input" }, "Comma separated key:value pairs, added to every log."));
+      h("div", { className: "field", "data-field": "site" }, h("label", { for: ids.site }, "Site"), site,
+        help(`${ids.site}-help`, "Where your Datadog organisation lives: its URL is app.<site>.")),
+      input(p, "service", "Service (optional)", { value: kept.service ?? "", placeholder: "audit-trail", className: "medium-input" }),
+      input(p, "tags", "Tags (optional)", { value: kept.tags ?? "", placeholder: "env:prod,team:security", className: "medium-input" }, "Comma separated key:value pairs, added to every log."));
   }
   if (kind === "elastic") {
-    out.push(input("index", "Index", { value: kept.index ?? "audit-trail", placeholder: "audit-trail", className: "medium-input" }, "Lower case letters, digits, \u201c.\u201d, \u201c_\u201d and \u201c-\u201d."));
+    out.push(input(p, "index", "Index", { value: kept.index ?? "audit-trail", placeholder: "audit-trail", className: "medium-input" }, "Lower case letters, digits, \u201c.\u201d, \u201c_\u201d and \u201c-\u201d."));
   }
-  if (kind === "file") {
-    const rotate = kept.rotate === "size" ? "size" : "hour";
-    const maxField = input("maxMegabytes", "Largest file (MB)", {
-      type: "number", inputmode: "numeric", min: 1, max: MAX_MB, step: 1, value: kept.maxMegabytes ?? String(DEFAULT_MB), className: "number-input",
-    }, `From 1 to ${formatNumber(MAX_MB)} (10 GB).`);
-    maxField.hidden = rotate !== "size";
-    out.push(
-      h("fieldset", { className: "field", id: FIELD_IDS.rotate, "data-field": "rotate" },
-        h("legend", {}, "New file"),
-        h("div", { className: "choices" },
-          radio("rotate", "hour", rotate === "hour", "Every hour"),
-          radio("rotate", "size", rotate === "size", "At a size"))),
-      maxField,
-      h("p", { className: "info small field-wide", id: "stream-file-note" },
-        "Written on the server under ", h("code", {}, "STREAM_FILE_ROOT/<tenant>/<stream>/"),
-        " as JSON Lines; the folder is the server's setting, not the stream's."));
-  }
+  if (kind === "file") out.push(...fileFields(p, kept));
   return out;
 }
 
-/** A list of checkboxes in a scrolling box, with a legend and a "none: all" note. */
-function checkList(field: StreamField, key: string, legend: string, none: string, groups: { title: string | null; items: { value: string; label: string; title?: string }[] }[]): HTMLElement | null {
+function fileFields(p: string, kept: Partial<Record<StreamField, string>>): HTMLElement[] {
+  const rotate = kept.rotate === "size" ? "size" : "hour";
+  const maxField = input(p, "maxMegabytes", "Largest file (MB)", {
+    type: "number", inputmode: "numeric", min: 1, max: MAX_MB, step: 1, value: kept.maxMegabytes ?? String(DEFAULT_MB), className: "number-input",
+  }, `From 1 to ${formatNumber(MAX_MB)} (10 GB).`);
+  maxField.hidden = rotate !== "size";
+  return [
+    h("fieldset", { className: "field", id: fieldIds(p).rotate, "data-field": "rotate" },
+      h("legend", {}, "New file"),
+      h("div", { className: "choices" },
+        radio(p, "rotate", "hour", rotate === "hour", "Every hour"),
+        radio(p, "rotate", "size", rotate === "size", "At a size"))),
+    maxField,
+    h("p", { className: "info small field-wide", id: `${p}-file-note` },
+      "Written on the server under ", h("code", {}, "STREAM_FILE_ROOT/<tenant>/<stream>/"),
+      " as JSON Lines; the folder is the server's setting, not the stream's."),
+  ];
+}
+
+type CheckItem = { value: string; label: string; title?: string };
+
+/** A list of checkboxes in a scrolling box, with a legend and a "none: all" note; `ticked` are checked. */
+function checkList(p: string, key: string, legend: string, none: string, groups: { title: string | null; items: CheckItem[] }[], ticked: readonly string[]): HTMLElement | null {
   if (groups.every((g) => g.items.length === 0)) return null;
-  const id = `stream-filter-${key}`;
-  return h("fieldset", { className: "field check-list-field", id, "data-field": field, "aria-describedby": `${id}-help` },
+  const id = `${p}-filter-${key}`;
+  return h("fieldset", { className: "field check-list-field", id, "data-field": "filter", "aria-describedby": `${id}-help` },
     h("legend", {}, legend),
     h("div", { className: "check-list" }, groups.filter((g) => g.items.length > 0).flatMap((g) => [
       g.title ? h("div", { className: "check-list-group", "aria-hidden": "true" }, g.title) : null,
       ...g.items.map((item) => h("label", { className: "check", title: item.title },
-        h("input", { type: "checkbox", name: key, value: item.value, "aria-label": g.title ? `${item.label} (${g.title})` : undefined }),
+        h("input", { type: "checkbox", name: key, value: item.value, checked: ticked.includes(item.value), "aria-label": g.title ? `${item.label} (${g.title})` : undefined }),
         h("span", {}, item.label))),
     ])),
     help(`${id}-help`, none));
 }
 
-function filterLists(choices: StreamFormChoices): HTMLElement[] {
-  const resources = [...new Set(choices.catalogue.map((e) => e.resourceType))].sort((a, b) => humanize(a).localeCompare(humanize(b)));
+/**
+ * The filter's lists. An edited stream's own values that the catalogue or
+ * the known accounts lack are offered (ticked) too: saving the list sends
+ * what is ticked, and would drop them otherwise.
+ */
+function filterLists(p: string, choices: StreamFormChoices, ticked: Ticked, editing: boolean): HTMLElement[] {
+  const resources = [...new Set([...choices.catalogue.map((e) => e.resourceType), ...ticked.resources])].sort((a, b) => humanize(a).localeCompare(humanize(b)));
   const actions = [...new Set(choices.catalogue.map((e) => e.action))].sort((a, b) => actionLabel(a).localeCompare(actionLabel(b)));
+  const knownActions = new Set([...actions, ...choices.catalogue.map((e) => e.event)]);
+  const otherActions = ticked.actions.filter((a) => !knownActions.has(a));
+  const knownAccounts = new Set(choices.accounts.map((a) => a.id));
   const lists = [
-    checkList("filter", "resources", "Resource types", "None ticked: every resource type.", [
-      { title: null, items: resources.map((r) => ({ value: r, label: humanize(r) })) }]),
+    checkList(p, "resources", "Resource types", "None ticked: every resource type.", [
+      { title: null, items: resources.map((r) => ({ value: r, label: humanize(r) })) }], ticked.resources),
     // Actions (create, delete…) and single events (member.role_updated): the API takes both in one list.
-    checkList("filter", "actions", "Actions and events", "None ticked: every action.", [
+    checkList(p, "actions", "Actions and events", "None ticked: every action.", [
       { title: "Action types", items: actions.map((a) => ({ value: a, label: actionLabel(a) })) },
       ...eventsByKind(choices.catalogue).map(([kind, events]) => ({
         title: KIND_GROUPS[kind],
         items: [...events].sort((a, b) => a.description.localeCompare(b.description)).map((e) => ({ value: e.event, label: e.description, title: e.event })),
-      }))]),
-    checkList("filter", "accounts", "Accounts", "None ticked: the whole tenant, tenant-level entries included. Ticked: only those accounts' entries.", [
-      { title: null, items: choices.accounts.map((a) => ({ value: a.id, label: a.name, title: a.id })) }]),
+      })),
+      { title: "Not in the catalogue", items: otherActions.map((a) => ({ value: a, label: a, title: a })) }], ticked.actions),
+    checkList(p, "accounts", "Accounts", "None ticked: the whole tenant, tenant-level entries included. Ticked: only those accounts' entries.", [
+      { title: null, items: [
+        ...choices.accounts.map((a) => ({ value: a.id, label: a.name, title: a.id })),
+        ...ticked.accounts.filter((id) => !knownAccounts.has(id)).map((id) => ({ value: id, label: `Account ${shortId(id)}`, title: id })),
+      ] }], ticked.accounts),
   ].filter((l): l is HTMLElement => l !== null);
   if (lists.length === 0) {
-    return [h("p", { className: "muted small" }, "The catalogue of events could not be read: the stream takes every entry. You can still create it and filter later through the API.")];
+    return [h("p", { className: "muted small" }, editing
+      ? "The catalogue of events could not be read: the stream's filter stays as it is."
+      : "The catalogue of events could not be read: the stream takes every entry. You can still create it and filter later through the API.")];
   }
   return lists;
 }
 
-/** Draws the form into `root`. */
-export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers, choices: StreamFormChoices, now = () => Date.now()): void {
-  const error = h("div", { id: "stream-form-error", className: "alert empty", role: "alert" });
-  const createButton = h("button", { type: "submit", className: "primary", id: "stream-create" }, "Create stream");
-  const kindRoot = h("div", { className: "form-grid", id: "stream-kind-fields" });
+function kindChoices(p: string): HTMLElement {
+  return h("fieldset", { className: "field", id: fieldIds(p).kind },
+    h("legend", {}, "Destination"),
+    h("div", { className: "choices kind-choices" }, STREAM_KINDS.map((k) => radio(p, "kind", k, k === "https", KIND_LABELS[k], KIND_HELP[k]))));
+}
+
+/** An edited stream's destination: its kind cannot change (the API keeps it). */
+function fixedKind(p: string, kind: StreamKind): HTMLElement {
+  return h("div", { className: "field", id: fieldIds(p).kind },
+    h("span", { className: "field-label" }, "Destination"),
+    h("p", { className: "fixed-kind" }, h("span", { className: "tag" }, KIND_LABELS[kind]), " ",
+      h("span", { className: "muted small" }, "A stream keeps its kind of destination: for another kind, create a new stream.")));
+}
+
+function formatChoices(p: string, format: StreamFormat): HTMLElement {
+  return h("fieldset", { className: "field", id: fieldIds(p).format },
+    h("legend", {}, "Format"),
+    h("div", { className: "choices" },
+      radio(p, "format", "entry", format === "entry", FORMAT_LABELS.entry, FORMAT_HELP.entry),
+      radio(p, "format", "ocsf", format === "ocsf", FORMAT_LABELS.ocsf, FORMAT_HELP.ocsf)));
+}
+
+/** Where a new stream starts, with the UTC time of "From a date and time". */
+function startSection(p: string, now: () => number): { section: HTMLElement; startAt: HTMLInputElement; startAtField: HTMLElement } {
+  const id = fieldIds(p).startAt;
   const startAt = h("input", {
-    id: FIELD_IDS.startAt, name: "startAt", type: "datetime-local", step: 60, max: msToUtcInput(now()),
-    value: msToUtcInput(now() - 24 * 3600_000), disabled: true, "aria-describedby": `${FIELD_IDS.startAt}-help`,
+    id, name: "startAt", type: "datetime-local", step: 60, max: msToUtcInput(now()),
+    value: msToUtcInput(now() - 24 * 3600_000), disabled: true, "aria-describedby": `${id}-help`,
   });
   // Shown with "From a date and time" only (hidden and disabled otherwise, so it is neither seen nor sent).
   const startAtField = h("div", { className: "field start-at", "data-field": "startAt", hidden: true },
-    h("label", { for: FIELD_IDS.startAt }, "Start from (UTC)"),
+    h("label", { for: id }, "Start from (UTC)"),
     startAt,
-    help(`${FIELD_IDS.startAt}-help`, "In UTC, not your local time."));
-  const form = h("form", { id: "stream-form", className: "card stream-form", novalidate: true, "aria-labelledby": "stream-form-title" },
-    h("div", { className: "card-head" },
-      h("h2", { id: "stream-form-title" }, "New log stream"),
-      h("p", { className: "muted" }, "Creating, pausing, replaying and deleting streams are recorded in the audit log.")),
+    help(`${id}-help`, "In UTC, not your local time."));
+  const section = h("fieldset", { className: "field", id: `${p}-start` },
+    h("legend", {}, "Start"),
+    h("div", { className: "choices" },
+      radio(p, "start", "now", true, "From now on", "Entries written from now on."),
+      radio(p, "start", "from", false, "From a date and time", "The log's history from then is delivered first, then new entries.")),
+    startAtField);
+  return { section, startAt, startAtField };
+}
+
+function deliverySection(p: string, batchSize: number): HTMLElement {
+  return h("details", { className: "form-section", id: `${p}-delivery` },
+    h("summary", {}, "Delivery"),
     h("div", { className: "form-grid" },
-      input("name", "Name", { value: "", maxlength: 200, className: "wide-input", placeholder: "Splunk production", "aria-required": "true" })),
-    h("fieldset", { className: "field", id: FIELD_IDS.kind },
-      h("legend", {}, "Destination"),
-      h("div", { className: "choices kind-choices" }, STREAM_KINDS.map((k) => radio("kind", k, k === "https", KIND_LABELS[k], KIND_HELP[k])))),
+      input(p, "batchSize", "Entries per batch", { type: "number", inputmode: "numeric", min: 1, max: 10_000, step: 1, value: String(batchSize), className: "number-input" },
+        "At most this many entries per request, from 1 to 10,000; a receiver that answers 413 gets smaller batches.")));
+}
+
+/** Draws the new-stream form into `root`. */
+export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers, choices: StreamFormChoices, now = () => Date.now()): void {
+  drawForm(root, { stream: null, handlers }, choices, now);
+}
+
+/** Draws the form that edits `stream` into `root`, filled from the stream (never its secret). */
+export function renderStreamEditForm(root: HTMLElement, stream: EditableStream, handlers: StreamEditHandlers, choices: StreamFormChoices): void {
+  drawForm(root, { stream, handlers }, choices, () => Date.now());
+}
+
+function drawForm(root: HTMLElement, mode: FormMode, choices: StreamFormChoices, now: () => number): void {
+  const editing = mode.stream;
+  const p = editing ? editPrefix(editing.id) : "stream";
+  const ids = fieldIds(p);
+  const words = wordsOf(mode);
+  const error = h("div", { id: `${p}-form-error`, className: "alert empty", role: "alert" });
+  const submitButton = h("button", { type: "submit", className: "primary", id: editing ? `${p}-save` : "stream-create" }, words.submit);
+  const kindRoot = h("div", { className: "form-grid", id: `${p}-kind-fields` });
+  const start = editing ? null : startSection(p, now);
+  const ticked = editing ? tickedOf(editing) : NONE_TICKED;
+  const form = h("form", { id: `${p}-form`, className: editing ? "stream-form stream-edit-form" : "card stream-form", novalidate: true, "aria-labelledby": `${p}-form-title` },
+    h("div", { className: "card-head" },
+      // (an edit form sits in its stream's item, under the stream's h3)
+      h(editing ? "h4" : "h2", { id: `${p}-form-title` }, words.title),
+      h("p", { className: "muted" }, words.intro)),
+    h("div", { className: "form-grid" },
+      input(p, "name", "Name", { value: editing?.name ?? "", maxlength: 200, className: "wide-input", placeholder: "Splunk production", "aria-required": "true" })),
+    editing ? fixedKind(p, editing.kind) : kindChoices(p),
     kindRoot,
-    h("fieldset", { className: "field", id: FIELD_IDS.format },
-      h("legend", {}, "Format"),
-      h("div", { className: "choices" },
-        radio("format", "entry", true, FORMAT_LABELS.entry, FORMAT_HELP.entry),
-        radio("format", "ocsf", false, FORMAT_LABELS.ocsf, FORMAT_HELP.ocsf))),
-    h("fieldset", { className: "field", id: "stream-start" },
-      h("legend", {}, "Start"),
-      h("div", { className: "choices" },
-        radio("start", "now", true, "From now on", "Entries written from now on."),
-        radio("start", "from", false, "From a date and time", "The log's history from then is delivered first, then new entries.")),
-      startAtField),
-    h("details", { className: "form-section", id: FIELD_IDS.filter },
+    formatChoices(p, editing?.format === "ocsf" ? "ocsf" : "entry"),
+    start?.section ?? null,
+    // An edited stream's filter is shown open: what it takes is what the admin came to check.
+    h("details", { className: "form-section", id: ids.filter, open: Object.values(ticked).some((l) => l.length > 0) },
       h("summary", {}, "Filter (optional)"),
       h("p", { className: "muted small" }, "Only the entries that match every ticked list are streamed."),
-      h("div", { className: "filter-lists" }, filterLists(choices))),
-    h("details", { className: "form-section", id: "stream-delivery" },
-      h("summary", {}, "Delivery"),
-      h("div", { className: "form-grid" },
-        input("batchSize", "Entries per batch", { type: "number", inputmode: "numeric", min: 1, max: 10_000, step: 1, value: String(DEFAULT_BATCH), className: "number-input" },
-          "At most this many entries per request, from 1 to 10,000; a receiver that answers 413 gets smaller batches."))),
+      h("div", { className: "filter-lists" }, filterLists(p, choices, ticked, editing !== null))),
+    deliverySection(p, editing?.batchSize ?? DEFAULT_BATCH),
     error,
     h("div", { className: "form-actions" },
-      createButton,
-      h("button", { type: "button", className: "ghost", id: "stream-cancel", onclick: () => handlers.cancel() }, "Cancel")),
+      submitButton,
+      h("button", { type: "button", className: "ghost", id: `${p}-cancel`, onclick: () => mode.handlers.cancel() }, "Cancel")),
   );
 
-  const kindOf = (): StreamKind => (form.querySelector<HTMLInputElement>('input[name="stream-kind"]:checked')?.value ?? "https") as StreamKind;
+  const kindOf = (): StreamKind => editing?.kind ?? (form.querySelector<HTMLInputElement>('input[name="stream-kind"]:checked')?.value ?? "https") as StreamKind;
   const radioValue = (name: string) => form.querySelector<HTMLInputElement>(`input[name="stream-${name}"]:checked`)?.value ?? "";
-  const fieldValue = (field: StreamField) => (form.querySelector<HTMLInputElement | HTMLSelectElement>(`#${FIELD_IDS[field]}`)?.value ?? "");
-  const ticked = (key: string) => [...form.querySelectorAll<HTMLInputElement>(`input[name="${key}"]:checked`)].map((b) => b.value);
+  const fieldValue = (field: StreamField) => (form.querySelector<HTMLInputElement | HTMLSelectElement>(`#${ids[field]}`)?.value ?? "");
+  const tickedIn = (key: string) => [...form.querySelectorAll<HTMLInputElement>(`input[name="${key}"]:checked`)].map((b) => b.value);
+  /** A list's ticked values; null when the form has none to tick. */
+  const listed = (key: string) => (form.querySelector(`#${p}-filter-${key}`) ? tickedIn(key) : null);
 
   /** What the kind's fields hold now (not the secret: it is typed again for another kind). */
   const keptValues = (): Partial<Record<StreamField, string>> => {
     const kept: Partial<Record<StreamField, string>> = {};
     for (const field of ["url", "index", "source", "sourcetype", "site", "service", "tags", "maxMegabytes"] as const) {
-      const el = kindRoot.querySelector<HTMLInputElement | HTMLSelectElement>(`#${FIELD_IDS[field]}`);
+      const el = kindRoot.querySelector<HTMLInputElement | HTMLSelectElement>(`#${ids[field]}`);
       if (el) kept[field] = el.value;
     }
     const rotate = radioValue("rotate");
     if (rotate) kept.rotate = rotate;
     return kept;
   };
-  let previousKind: StreamKind = "https";
-  const drawKind = () => {
-    const kept = keptValues();
+  let previousKind: StreamKind = kindOf();
+  const drawKind = (kept = keptValues()) => {
     // Elasticsearch's default index is not Splunk's: a value only carries over between the same kind.
     if (previousKind !== kindOf()) delete kept.index;
     previousKind = kindOf();
-    replace(kindRoot, kindFields(kindOf(), kept));
+    replace(kindRoot, kindFields(p, kindOf(), kept, editing !== null));
   };
 
   const values = (): StreamFormValues => ({
@@ -480,11 +672,11 @@ export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers
     rotate: radioValue("rotate") === "size" ? "size" : "hour",
     maxMegabytes: fieldValue("maxMegabytes"),
     format: radioValue("format") === "ocsf" ? "ocsf" : "entry",
-    resourceTypes: ticked("resources"),
-    actions: ticked("actions"),
-    accountIds: ticked("accounts"),
+    resourceTypes: listed("resources"),
+    actions: listed("actions"),
+    accountIds: listed("accounts"),
     startMode: radioValue("start") === "from" ? "from" : "now",
-    startAt: startAt.value,
+    startAt: start?.startAt.value ?? "",
     batchSize: fieldValue("batchSize"),
   });
 
@@ -495,7 +687,7 @@ export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers
     for (const el of form.querySelectorAll("[aria-invalid]")) {
       el.removeAttribute("aria-invalid");
       const described = (el.getAttribute("aria-describedby") ?? "").split(" ")
-        .filter((x) => x && x !== "stream-form-error" && !x.endsWith("-error")).join(" ");
+        .filter((x) => x && x !== `${p}-form-error` && !x.endsWith("-error")).join(" ");
       if (described) el.setAttribute("aria-describedby", described);
       else el.removeAttribute("aria-describedby");
     }
@@ -503,7 +695,7 @@ export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers
 
   /** The element that stands for a field (its input, or its group), opening a closed section around it. */
   const targetOf = (field: StreamField): HTMLElement | null => {
-    const el = form.querySelector<HTMLElement>(`#${FIELD_IDS[field]}`);
+    const el = form.querySelector<HTMLElement>(`#${ids[field]}`);
     const section = el?.closest("details");
     if (section) section.open = true;
     return el;
@@ -520,29 +712,29 @@ export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers
 
   /** The form's own findings: each under its field, the first focused. */
   const showProblems = (problems: FieldProblem[]) => {
-    for (const p of problems) {
-      const target = targetOf(p.field);
+    for (const pr of problems) {
+      const target = targetOf(pr.field);
       if (!target) continue;
-      const message = h("p", { className: "field-error small", id: errorId(p.field) }, p.message);
+      const message = h("p", { className: "field-error small", id: errorId(p, pr.field) }, pr.message);
       (target.closest(".field") ?? target).append(message);
-      mark(target, errorId(p.field));
+      mark(target, errorId(p, pr.field));
     }
     error.className = "alert";
-    replace(error, h("span", { id: "stream-form-error-message" },
+    replace(error, h("span", { id: `${p}-form-error-message` },
       problems.length === 1 ? "Check the highlighted field." : `Check the ${formatNumber(problems.length)} highlighted fields.`));
     const first = targetOf(problems[0]!.field);
     if (first) focus(first);
   };
 
-  /** The API's refusal: its message beside the form, its field marked and focused. */
+  /** The API's refusal: its message beside the form, its field marked and focused (the box itself when the form has no such field). */
   const showApiError = (err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
     error.className = "alert";
-    replace(error, h("div", {}, h("strong", {}, "The stream was not created. "), h("span", { id: "stream-form-error-message" }, readableApiMessage(message))));
+    replace(error, h("div", {}, h("strong", {}, words.failed), h("span", { id: `${p}-form-error-message` }, readableApiMessage(message))));
     const field = fieldOfStreamError(message);
     const target = field ? targetOf(field) : null;
     if (target) {
-      mark(target, "stream-form-error");
+      mark(target, `${p}-form-error`);
       focus(target);
     } else {
       error.tabIndex = -1;
@@ -553,37 +745,50 @@ export function renderStreamForm(root: HTMLElement, handlers: StreamFormHandlers
   form.addEventListener("change", (e) => {
     const t = e.target as HTMLInputElement;
     if (t.name === "stream-kind") drawKind();
-    if (t.name === "stream-start") {
-      startAt.disabled = t.value !== "from";
-      startAtField.hidden = startAt.disabled;
-      if (!startAt.disabled) startAt.focus();
+    if (t.name === "stream-start" && start) {
+      start.startAt.disabled = t.value !== "from";
+      start.startAtField.hidden = start.startAt.disabled;
+      if (!start.startAt.disabled) start.startAt.focus();
     }
     if (t.name === "stream-rotate") {
       const max = kindRoot.querySelector<HTMLElement>('[data-field="maxMegabytes"]');
       if (max) max.hidden = t.value !== "size";
     }
   });
+
+  drawKind(editing ? keptOfSettings(editing) : {});
+  // What an edit compares to, to send only what changed.
+  const initial = values();
+
+  /** Sends the form's request (resolves once the page shows the result), or returns what to fix first. */
+  const send = (): Promise<void> | FieldProblem[] => {
+    if (mode.stream === null) {
+      const result = toCreateInput(values(), now());
+      return result.input ? mode.handlers.create(result.input) : result.problems;
+    }
+    const result = toUpdateInput(mode.stream.id, values(), initial);
+    return result.input ? mode.handlers.save(result.input) : result.problems;
+  };
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     if (form.getAttribute("aria-busy") === "true") return;
     clearErrors();
-    const result = toCreateInput(values(), now());
-    if (!result.input) {
-      showProblems(result.problems);
+    const sent = send();
+    if (Array.isArray(sent)) {
+      showProblems(sent);
       return;
     }
     form.setAttribute("aria-busy", "true");
-    createButton.disabled = true;
-    createButton.textContent = "Creating…";
-    handlers.create(result.input).catch((err: unknown) => {
+    submitButton.disabled = true;
+    submitButton.textContent = words.busy;
+    sent.catch((err: unknown) => {
       form.removeAttribute("aria-busy");
-      createButton.disabled = false;
-      createButton.textContent = "Create stream";
+      submitButton.disabled = false;
+      submitButton.textContent = words.submit;
       showApiError(err);
     });
   });
 
   replace(root, form);
-  drawKind();
-  form.querySelector<HTMLInputElement>(`#${FIELD_IDS.name}`)?.focus();
+  form.querySelector<HTMLInputElement>(`#${ids.name}`)?.focus();
 }

@@ -18,7 +18,8 @@
 // batch size, so that a backlog of millions is read in slices the BRIN index
 // on transaction_id finds directly, not re-scanned for every batch. The
 // window adapts: it grows while slices come back short and shrinks to about
-// twice what a full batch spanned.
+// one and a half times what a full batch spanned. The next batch is read
+// while the current one is delivered.
 //
 // Database errors are recorded on the stream (or logged when the database
 // is unreachable) and retried; nothing here throws into the process. Secrets
@@ -248,30 +249,55 @@ export class LogStreamWorker {
       await this.fail(stream, null, `the destination cannot be opened: ${errorFields(err).error}`, log);
       return { delivered, failed: true, unfinished: false };
     }
+    // The next batch is read while this one is delivered: its position is
+    // known before the receiver answers (a failure discards it).
+    type Read = { after: StreamPosition; bound: bigint; window: bigint; limit: number; rows: Promise<StreamEntry[]> };
+    const startRead = (after: StreamPosition, below: bigint): Read => {
+      const window = this.windows.get(stream.stream_id) ?? FIRST_WINDOW;
+      const bound = after.xid + window < below ? after.xid + window : below;
+      const limit = Math.min(stream.batch_size, this.batchCaps.get(stream.stream_id) ?? Number.MAX_SAFE_INTEGER);
+      const rows = readStreamBatch(this.readerPool, {
+        tenantId: stream.tenant_id, streamId: stream.stream_id, after, before: bound, filter, limit, statementTimeoutMs: 60_000,
+      });
+      // (a discarded read's failure is nobody's news; an awaited one is handled below)
+      rows.catch(() => undefined);
+      return { after, bound, window, limit, rows };
+    };
+    let read: Read | null = null;
     for (;;) {
       if (position.xid >= horizon) {
         // Nothing can be read yet: every transaction from the position on may still be running.
         await this.advance(stream, position, 0, null, false, this.pollMs);
         return { delivered, failed: false, unfinished: false };
       }
-      const window = this.windows.get(stream.stream_id) ?? FIRST_WINDOW;
-      const bound = position.xid + window < horizon ? position.xid + window : horizon;
-      const limit = Math.min(stream.batch_size, this.batchCaps.get(stream.stream_id) ?? Number.MAX_SAFE_INTEGER);
+      read ??= startRead(position, horizon);
+      const { bound, window, limit } = read;
       let entries: StreamEntry[];
       try {
-        entries = await readStreamBatch(this.readerPool, {
-          tenantId: stream.tenant_id, streamId: stream.stream_id, after: position, before: bound, filter, limit,
-          statementTimeoutMs: 60_000,
-        });
+        entries = await read.rows;
       } catch (err) {
         await this.fail(stream, null, `reading the log failed: ${errorFields(err).error}`, log);
         return { delivered, failed: true, unfinished: false };
       }
+      read = null;
       const full = entries.length === limit;
       let next: StreamPosition;
+      if (full) {
+        const last = entries[entries.length - 1]!;
+        next = { xid: BigInt(last.transactionId), id: BigInt(last.id) };
+        // about what a full batch spans, with room for denser stretches
+        this.windows.set(stream.stream_id, clampWindow(((next.xid - position.xid + 1n) * 3n) / 2n));
+      } else {
+        // every entry below the bound is in this batch
+        next = { xid: bound, id: null };
+        if (bound < horizon) this.windows.set(stream.stream_id, clampWindow(window * 4n));
+      }
+      const more = full || bound < horizon;
+      if (more) read = startRead(next, horizon);
       if (entries.length > 0) {
         const outcome = await destination.deliver(entries);
         if (!outcome.ok) {
+          read = null;
           if (outcome.tooLarge && limit > 1) {
             // smaller batches until one is taken (kept for this stream while the worker runs)
             this.batchCaps.set(stream.stream_id, Math.max(1, Math.floor(limit / 2)));
@@ -283,16 +309,6 @@ export class LogStreamWorker {
         }
         delivered += entries.length;
       }
-      if (full) {
-        const last = entries[entries.length - 1]!;
-        next = { xid: BigInt(last.transactionId), id: BigInt(last.id) };
-        this.windows.set(stream.stream_id, clampWindow(2n * (next.xid - position.xid + 1n)));
-      } else {
-        // every entry below the bound is delivered
-        next = { xid: bound, id: null };
-        if (bound < horizon) this.windows.set(stream.stream_id, clampWindow(window * 4n));
-      }
-      const more = full || bound < horizon;
       const sliceOver = performance.now() - started > this.sliceMs;
       const last = entries.at(-1) ?? null;
       const result = await this.advance(stream, next, entries.length, last, more && !sliceOver, more ? 0 : this.pollMs);
