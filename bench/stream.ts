@@ -41,6 +41,7 @@ import { STREAM_ID_HEADER } from "../src/streams/destinations/https.ts";
 import { verifyWebhookSignature, SIGNATURE_HEADER } from "../src/server/webhooks/signature.ts";
 import { connect, copyDataset } from "./dataset-copy.ts";
 import { countCpu, type CpuShares } from "./load-cpu.ts";
+import { clusterCpuSeconds, statFields } from "./server-cpu.ts";
 import { runWriter, type WriterFigures } from "./load-writer.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { ReadDataset } from "./read-dataset.ts";
@@ -68,6 +69,9 @@ const WRITER_CLIENTS = 16;
 /** Of the live phase: how long the receiver may take, after the writer stopped, to hold every entry. */
 const DRAIN_TIMEOUT_MS = 30_000;
 const SECRET = `whsec_bench_${randomBytes(12).toString("hex")}`;
+/** After a catch-up completed: how long the caught-up worker is watched, and how many reads it may send meanwhile (a poll a second sends one or two). */
+const IDLE_WATCH_MS = 3_000;
+const IDLE_READS_MAX = 12;
 
 // ---------------------------------------------------------------------------
 // Options (`--stream-*`): taken out of the command line before bench/options.ts
@@ -669,6 +673,51 @@ async function stopProfile(session: Session, file: string): Promise<ProfileSumma
 }
 
 // ---------------------------------------------------------------------------
+// CPU at a moment (no waiting for backends to exit, unlike load-cpu.ts: the
+// catch-up's count ends when the receiver holds the backlog, while the
+// worker's connections are still open and counted live)
+
+interface CpuSample {
+  at: number;
+  machine: number | null;
+  postgres: number | null;
+  receiver: number | null;
+  self: number;
+}
+
+async function cpuSample(receiverPid: number, embedded: boolean): Promise<CpuSample> {
+  let machine: number | null = null;
+  try {
+    const f = (await readFile("/proc/stat", "utf8")).split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    machine = (f.reduce((a, b) => a + b, 0) - f[3]! - (f[4] ?? 0)) / 100;
+  } catch {
+    // not Linux
+  }
+  const r = await statFields(receiverPid);
+  const cpu = process.cpuUsage();
+  return {
+    at: performance.now(),
+    machine,
+    postgres: embedded ? await clusterCpuSeconds() : null,
+    receiver: r ? (Number(r[11]) + Number(r[12])) / 100 : null,
+    self: (cpu.user + cpu.system) / 1e6,
+  };
+}
+
+function cpuShares(a: CpuSample, b: CpuSample): CpuShares {
+  const seconds = (b.at - a.at) / 1000;
+  const share = (x: number | null, y: number | null) => (x === null || y === null ? null : round((y - x) / seconds, 2));
+  return {
+    seconds: round(seconds, 1),
+    machine: share(a.machine, b.machine) ?? Number.NaN,
+    postgres: share(a.postgres, b.postgres),
+    api: share(a.receiver, b.receiver),
+    pgbench: null,
+    loadGenerator: round((b.self - a.self) / seconds, 2),
+  };
+}
+
+// ---------------------------------------------------------------------------
 // The section
 
 export interface CatchUpRun {
@@ -690,6 +739,8 @@ export interface CatchUpRun {
   /** The database's blocks for the run (pg_stat_database of the copy). */
   blocks: { hit: number; read: number };
   profile: ProfileSummary | null;
+  /** After completion: the caught-up worker watched for a few seconds (null: not complete). */
+  idle?: { ms: number; reads: number; advances: number } | null;
 }
 
 export interface LivePhase {
@@ -718,8 +769,7 @@ export interface StreamResult {
   currentSql: { sha1: string; modifiedAt: string };
   workerSource: { sha1: string; modifiedAt: string };
   loadAverage: { start: number[]; end: number[] };
-  /** SQL applied to the copy before the runs so that the product's read works (BENCH_STREAM_READ_WORKAROUND); null: none. */
-  setup: { copySeconds: number; xidsAdvanced: number; workaround?: string | null };
+  setup: { copySeconds: number; xidsAdvanced: number };
   catchUp: {
     tenantId: string;
     rank: number | null;
@@ -876,19 +926,6 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
       }
     }
 
-    // BENCH_STREAM_READ_WORKAROUND=1: lets the tenant's admin role call the
-    // filter function the read inlines (audit.log_stream_entries is security
-    // invoker and calls audit_private.log_stream_matches, which the admins'
-    // roles could not use when this was written). On the bench's copy only;
-    // recorded in the results. Without it, a broken read fails the section.
-    let workaround: string | null = null;
-    if (process.env.BENCH_STREAM_READ_WORKAROUND === "1") {
-      workaround =
-        "grant usage on schema audit_private to audit_viewer; grant execute on function audit_private.log_stream_matches(audit.log, text[], text[], uuid[]) to audit_viewer";
-      await ctl.query(workaround);
-      logger.warn({ sql: workaround }, "stream: BENCH_STREAM_READ_WORKAROUND applied to the bench's copy");
-    }
-
     // --- 1. Catch-up: the largest tenant's newest `backlog` entries
     const { rows: largest } = await ctl.query<{ id: string; rank: number }>("select id::text, rank from bench.r_tenants order by rank limit 1");
     if (!largest[0]) throw new Error("stream: the data set has no bench.r_tenants");
@@ -940,21 +977,29 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
       const worker = newWorker(timer);
       const blocksBefore = await blocks(ctl);
       const profiling = profiled ? await startProfile() : null;
-      const cpu = await countCpu(receiver.pid, server.embedded);
+      const cpuStart = await cpuSample(receiver.pid, server.embedded);
       const t0 = Date.now();
       worker.start();
       const timeout = sleep(opts.timeoutSeconds * 1000).then(() => null);
       const watch = failureWatch(ctl, catchUpStream);
       const doneAt = await Promise.race([complete, timeout, watch.failed]);
-      watch.stop();
+      const shares = cpuShares(cpuStart, await cpuSample(receiver.pid, server.embedded));
+      const times = timer.times();
       const seconds = ((doneAt ?? Date.now()) - t0) / 1000;
       const profile = profiling ? await stopProfile(profiling, `${workDir}stream-worker-${new Date().toISOString().replace(/[:.]/g, "-")}.cpuprofile`) : null;
+      // Caught up, on a cluster where nothing else runs: the worker should
+      // now poll, not read on (each advance is a transaction: it moves the horizon itself).
+      let idle: CatchUpRun["idle"] = null;
+      if (doneAt !== null && watch.error === null) {
+        await sleep(IDLE_WATCH_MS);
+        const after = timer.times();
+        idle = { ms: IDLE_WATCH_MS, reads: after.reads - times.reads, advances: after.advances - times.advances };
+      }
+      watch.stop();
       await stopWorker(worker);
-      const shares = await cpu();
       const blocksAfter = await blocks(ctl);
       const received = await receiver.stats();
       const st = await streamRow(ctl, catchUpStream);
-      const times = timer.times();
       const run: CatchUpRun = {
         batchSize,
         profiled,
@@ -968,6 +1013,7 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
         cpu: shares,
         blocks: { hit: blocksAfter.hit - blocksBefore.hit, read: blocksAfter.read - blocksBefore.read },
         profile,
+        idle,
       };
       runs.push(run);
       const where = `catch-up with batches of ${batchSize}${profiled ? " (profiled)" : ""}`;
@@ -975,6 +1021,12 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
         problems.push(`${where}: the stream failed: ${watch.error}`);
         // A broken path: the next runs would fail the same way.
         break;
+      }
+      if (idle && idle.reads > IDLE_READS_MAX) {
+        problems.push(
+          `${where}: caught up on an otherwise idle cluster, the worker went on reading: ${idle.reads} reads and ${idle.advances} advances in ${idle.ms / 1000} s ` +
+            "(each advance commits a transaction, which moves the xmin horizon the next read chases)",
+        );
       }
       if (!run.complete) {
         const text = `${where}: the receiver held ${received.distinct} of ${backlog} entries after ${opts.timeoutSeconds} s`;
@@ -1017,14 +1069,13 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
         await reader.connect();
         try {
           const { withScopedTransaction } = await import("../src/server/scoped-query.ts");
-          const { ENTRY_SELECT_LIST } = await import("../src/server/routes/export-file.ts");
+          const { STREAM_BATCH_SQL } = await import("../src/streams/stream-reader.ts");
           const pool = { connect: async () => Object.assign(reader, { release: () => undefined }) } as unknown as pg.Pool;
           const claims = { userId: catchUpStream, tenantId, role: "tenant_admin" as const, accountId: null, email: `log-stream:${catchUpStream}`, expiresAt: new Date(8.64e15) };
           const plan = await withScopedTransaction(pool, claims, async (client) =>
             (await client.query<{ "QUERY PLAN": string }>(
-              `explain (analyze, buffers) select ${ENTRY_SELECT_LIST}
-                 from audit.log_stream_entries($1::uuid, $2::bigint, $3::bigint, $4::bigint, null::text[], null::text[], null::uuid[], $5::integer) l`,
-              [tenantId, mid[0]!.xid, mid[0]!.id, (BigInt(mid[0]!.xid) + BigInt(window)).toString(), DEFAULT_BATCH_SIZE],
+              `explain (analyze, buffers) ${STREAM_BATCH_SQL}`,
+              [tenantId, mid[0]!.xid, mid[0]!.id, (BigInt(mid[0]!.xid) + BigInt(window)).toString(), null, null, null, DEFAULT_BATCH_SIZE],
             )).rows.map((r) => r["QUERY PLAN"]), { statementTimeoutMs: 60_000 });
           explain = { window, batch: DEFAULT_BATCH_SIZE, plan };
         } catch (err) {
@@ -1124,7 +1175,7 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
       currentSql,
       workerSource,
       loadAverage: { start: loadStart, end: os.loadavg().map((l) => round(l, 2)) },
-      setup: { copySeconds, xidsAdvanced, workaround },
+      setup: { copySeconds, xidsAdvanced },
       catchUp: {
         tenantId, rank: largest[0].rank, tenantEntries, backlog, from, to, xidSpan, entriesInSpan, runs, explain,
         verdict: fullSize && defaultRun ? defaultRun.complete && defaultRun.entriesPerSecond >= STREAM_TARGETS.entriesPerSecond : null,
@@ -1206,7 +1257,7 @@ export function renderStreamMarkdown(r: StreamResults): string {
     [
       `catch-up: one stream delivers a tenant's backlog of ${n(STREAM_TARGETS.backlogEntries)} entries at ≥ ${n(STREAM_TARGETS.entriesPerSecond)} entries/s`,
       def
-        ? `**${n(def.entriesPerSecond)} entries/s** with the default batch of ${n(DEFAULT_BATCH_SIZE)} (${n(c.backlog)} entries in ${n(def.seconds, 1)} s${def.complete ? "" : ", **cut at the timeout**"})` +
+        ? `**${n(def.entriesPerSecond)} entries/s** with the default batch of ${n(DEFAULT_BATCH_SIZE)} (${def.complete ? `${n(c.backlog)} entries in ${n(def.seconds, 1)} s` : `${n(def.received.distinct)} of ${n(c.backlog)} entries in ${n(def.seconds, 1)} s, **cut at the timeout**`})` +
           (best && best !== def ? `; best ${n(best.entriesPerSecond)} entries/s with batches of ${n(best.batchSize)}` : "")
         : "– (the default batch size was not tried)",
       c.verdict === null ? `– (${r.mode === "quick" ? "quick mode" : "backlog below the target's"}: no verdict)` : ok(c.verdict),
@@ -1224,9 +1275,6 @@ export function renderStreamMarkdown(r: StreamResults): string {
     ["the capture's write figures unchanged", "streams add nothing to the write path (no trigger, index or column of audit.log; current.sql section 1)", "– (by construction)"],
   ]));
   if (s.problems.length) out.push("", `**Broken:** ${s.problems.join("; ")}.`);
-  if (s.setup.workaround) {
-    out.push("", `**Measured with a workaround** (BENCH_STREAM_READ_WORKAROUND, on the bench's copy only): \`${s.setup.workaround}\`. Without it the worker's read failed as the tenant's admin (permission denied for schema audit_private).`);
-  }
 
   out.push("", "## Catch-up", "");
   out.push(
@@ -1235,8 +1283,9 @@ export function renderStreamMarkdown(r: StreamResults): string {
       `(${pct(c.backlog, c.entriesInSpan)} of them the stream's). Each run puts the stream back there with another batch_size and starts a new worker; ` +
       "the time runs from `worker.start()` until the receiver holds every entry of the backlog. Read: `audit.log_stream_entries` on the reader's connection " +
       "(with its transaction's begin, scope and commit apart); advance and claim: `advance_log_stream` and `claim_log_streams` on the worker's; " +
-      "deliver: the rest of the wall time (the documents, the signature, the POST and the receiver's answer; the worker's own work). " +
-      "CPU in cores (CPU seconds per second of the run): the worker's process (the bench's), the receiver's, PostgreSQL's (the whole cluster) and the machine's.",
+      "deliver: the rest of the wall time (the documents, the signature, the POST and the receiver's answer; the worker's own work); " +
+      "when the worker reads the next batch while it delivers one, the shares overlap and add up to more than 100 %, and the rest is a lower bound. " +
+      "CPU in cores (CPU seconds per second of the run, until the receiver held the backlog): the worker's process (the bench's), the receiver's, PostgreSQL's (the whole cluster) and the machine's.",
     "",
   );
   out.push(table(
@@ -1257,7 +1306,8 @@ export function renderStreamMarkdown(r: StreamResults): string {
     c.runs.map((x) =>
       `Batches of ${n(x.batchSize)}${x.profiled ? " (profiled)" : ""}: ${n(x.times.reads)} reads returned ${n(x.times.readRows)} rows (${n(x.times.readMs / 1000, 1)} s), ${n(x.times.advances)} advances (${n(x.times.advanceMs / 1000, 1)} s), ` +
       `${n(x.received.batches)} batches of ${n(x.received.bytes / 1024 ** 2, 1)} MB (${n(x.received.bytes / Math.max(1, x.received.entries), 0)} B per entry), ` +
-      `${n(x.received.duplicates)} entries received twice, ${n(x.received.backwards)} batches starting behind the previous one; the stream counted ${n(x.stream.deliveredEntries)} delivered.`,
+      `${n(x.received.duplicates)} entries received twice, ${n(x.received.backwards)} batches starting behind the previous one; the stream counted ${n(x.stream.deliveredEntries)} delivered` +
+      `${x.idle ? `; caught up, the worker sent ${n(x.idle.reads)} reads and ${n(x.idle.advances)} advances in the next ${n(x.idle.ms / 1000)} s` : ""}.`,
     ).join(" "),
   );
   for (const x of c.runs) {

@@ -209,9 +209,10 @@ function settingsOf(v: StreamFormValues): Record<string, unknown> {
 
 /**
  * What the API cannot say in the form's words, for a new stream and an
- * edited one alike: a name, a URL that is not one, megabytes, the batch
- * size. Left to the API: the secret (its message names the one each kind
- * needs, or that a kind takes none), https-only and private addresses (the
+ * edited one alike: a name, a URL that is not one, megabytes (and the batch
+ * size, batchProblems: the form's last field, so its problem comes last).
+ * Left to the API: the secret (its message names the one each kind needs,
+ * or that a kind takes none), https-only and private addresses (the
  * server's setting), index names, Datadog sites.
  */
 function valueProblems(v: StreamFormValues): FieldProblem[] {
@@ -229,9 +230,12 @@ function valueProblems(v: StreamFormValues): FieldProblem[] {
     const mb = wholeNumber(v.maxMegabytes);
     if (mb === null || mb < 1 || mb > MAX_MB) problems.push({ field: "maxMegabytes", message: `The largest file is a whole number of MB, from 1 to ${formatNumber(MAX_MB)} (10 GB).` });
   }
-  const batch = wholeNumber(v.batchSize);
-  if (batch === null || batch < 1 || batch > 10_000) problems.push({ field: "batchSize", message: "A batch is a whole number of entries, from 1 to 10,000." });
   return problems;
+}
+
+function batchProblems(v: StreamFormValues): FieldProblem[] {
+  const batch = wholeNumber(v.batchSize);
+  return batch === null || batch < 1 || batch > 10_000 ? [{ field: "batchSize", message: "A batch is a whole number of entries, from 1 to 10,000." }] : [];
 }
 
 /** The createLogStream input of the form's values, or what to fix first (the UTC start too). */
@@ -245,6 +249,7 @@ export function toCreateInput(v: StreamFormValues, now = Date.now()): { input: C
     else if (ms > now) problems.push({ field: "startAt", message: `${formatUtc(ms)} is in the future: choose a time up to now, or \u201cFrom now on\u201d.` });
     else startFrom = new Date(ms).toISOString();
   }
+  problems.push(...batchProblems(v));
   if (problems.length > 0) return { input: null, problems };
 
   const input: CreateLogStreamInput = { name: v.name.trim(), kind: v.kind, settings: settingsOf(v), format: v.format, startFrom, batchSize: wholeNumber(v.batchSize)! };
@@ -274,7 +279,7 @@ const sameList = (a: readonly string[], b: readonly string[]) => [...a].sort().j
  * `{ id }`: nothing changed.
  */
 export function toUpdateInput(id: string, v: StreamFormValues, initial: StreamFormValues): { input: UpdateLogStreamInput; problems: [] } | { input: null; problems: FieldProblem[] } {
-  const problems = valueProblems(v);
+  const problems = [...valueProblems(v), ...batchProblems(v)];
   if (problems.length > 0) return { input: null, problems };
 
   const input: UpdateLogStreamInput = { id };

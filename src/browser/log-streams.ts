@@ -2,19 +2,23 @@
 // audit log is streamed (an HTTPS receiver, Splunk, Datadog, Elasticsearch,
 // files) and how each stream is doing: its state, what waits and how far
 // behind, what was delivered last, the last error while deliveries fail.
-// Pause, resume, replay from a UTC time, delete (after a confirmation), and
-// "New stream" (log-stream-form.ts), whose https signing secret is shown
-// once and gone from the page when dismissed. The status is asked for again
-// every few seconds while the view is open and the tab visible. Account
-// admins are not offered the view (the API refuses them streams).
+// Pause, resume, edit (the stream's form, in its item), replay from a UTC
+// time, delete (after a confirmation), and "New stream" (log-stream-form.ts),
+// whose https signing secret is shown once and gone from the page when
+// dismissed. The status is asked for again every few seconds while the view
+// is open and the tab visible. Account admins are not offered the view (the
+// API refuses them streams).
 import { ApiError, isAbort } from "./api.ts";
 import { byId, h, messageBox, replace } from "./dom.ts";
 import { EMPTY_FILTERS, filtersToParams } from "./filter-state.ts";
 import { actionLabel, formatLocal, formatNumber, formatRelative, humanize, shortId } from "./format.ts";
-import { FORMAT_LABELS, KIND_LABELS, formatUtc, msToUtcInput, readableApiMessage, renderStreamForm, utcInputToMs, type StreamFormChoices } from "./log-stream-form.ts";
 import {
-  MAX_STREAMS, createLogStream, deleteLogStream, fetchKnownAccounts, fetchLogStreams, pauseLogStream, replayLogStream, resumeLogStream,
-  type CreatedLogStream, type LogStream, type StreamFormat, type StreamKind,
+  FORMAT_LABELS, KIND_LABELS, formatUtc, isEditable, msToUtcInput, readableApiMessage, renderStreamEditForm, renderStreamForm, utcInputToMs,
+  type StreamFormChoices,
+} from "./log-stream-form.ts";
+import {
+  MAX_STREAMS, createLogStream, deleteLogStream, fetchKnownAccounts, fetchLogStreams, pauseLogStream, replayLogStream, resumeLogStream, updateLogStream,
+  type CreatedLogStream, type LogStream, type StreamFormat, type StreamKind, type UpdateLogStreamInput,
 } from "./log-stream-queries.ts";
 import { fetchCatalogue } from "./queries.ts";
 import { ENTRY_PARAM } from "./security-state.ts";
@@ -432,14 +436,17 @@ function drawActions(li: HTMLLIElement, stream: LogStream): void {
   const name = stream.name;
   const button = (action: string, label: string, onclick: () => void, extra: Record<string, string> = {}) =>
     h("button", { type: "button", className: "ghost small", "data-action": action, "aria-label": `${label} ${name}`, onclick, ...extra }, label);
+  // (a redraw while a panel is open keeps its button expanded)
+  const opens = (action: string) => ({ "aria-expanded": String(li.dataset.panel === action) });
   replace(root,
     stream.enabled
       ? button("pause", "Pause", () => void act(li, "pause"))
       : button("resume", "Resume", () => void act(li, "resume")),
     // A failing stream waits for its backoff: "Retry now" is resume's other meaning.
     stream.enabled && stream.failures > 0 ? button("retry", "Retry now", () => void act(li, "retry")) : null,
-    button("replay", "Replay…", () => openReplay(li), { "aria-expanded": "false" }),
-    button("delete", "Delete…", () => openDelete(li), { "aria-expanded": "false" }));
+    isEditable(stream) ? button("edit", "Edit…", () => void openEdit(li), { ...opens("edit"), "aria-label": `Edit ${name}` }) : null,
+    button("replay", "Replay…", () => openReplay(li), opens("replay")),
+    button("delete", "Delete…", () => openDelete(li), opens("delete")));
   if (refocus) root.querySelector<HTMLElement>(`[data-action="${refocus}"]`)?.focus();
 }
 
@@ -506,10 +513,11 @@ async function act(li: HTMLLIElement, action: "pause" | "resume" | "retry"): Pro
   await refresh();
 }
 
-// Replay and delete open a small panel under the item's buttons.
+// Edit, replay and delete open a panel under the item's buttons.
 
 function closePanel(li: HTMLLIElement, focusAction: string | null): void {
   replace(li.querySelector<HTMLElement>(".stream-panel")!);
+  delete li.dataset.panel;
   for (const b of li.querySelectorAll<HTMLElement>(".stream-actions [aria-expanded]")) b.setAttribute("aria-expanded", "false");
   if (focusAction) li.querySelector<HTMLElement>(`.stream-actions [data-action="${focusAction}"]`)?.focus();
 }
@@ -518,6 +526,7 @@ function openPanel(li: HTMLLIElement, action: string, content: HTMLElement): voi
   closePanel(li, null);
   feedback(li, null);
   replace(li.querySelector<HTMLElement>(".stream-panel")!, content);
+  li.dataset.panel = action;
   li.querySelector<HTMLElement>(`.stream-actions [data-action="${action}"]`)?.setAttribute("aria-expanded", "true");
   content.addEventListener("keydown", (e) => {
     if (e.key !== "Escape") return;
@@ -615,6 +624,54 @@ async function remove(li: HTMLLIElement, stream: LogStream, confirm: HTMLButtonE
   renderList();
   announce(`Deleted \u201c${stream.name}\u201d.`);
   document.getElementById("streams-title")?.focus();
+  await refresh();
+}
+
+/**
+ * The stream's form (log-stream-form.ts) in its item, filled from the
+ * stream. A poll leaves it alone (it redraws the summary and the buttons
+ * only); Cancel and Escape close it, back on "Edit…".
+ */
+async function openEdit(li: HTMLLIElement): Promise<void> {
+  const stream = current(li.dataset.id!);
+  if (!stream || !isEditable(stream)) return;
+  if (li.dataset.panel === "edit") {
+    li.querySelector<HTMLElement>(".stream-panel input[name=name]")?.focus();
+    return;
+  }
+  const holder = h("div", { className: "stream-edit" }, h("p", { className: "muted small" }, "Loading the form…"));
+  openPanel(li, "edit", holder);
+  const choices = await (state.choices ?? loadChoices());
+  // Closed, or another panel opened, while the choices loaded.
+  if (!holder.isConnected) return;
+  // (filled from the newest version a poll brought meanwhile)
+  const latest = current(stream.id);
+  renderStreamEditForm(holder, latest && isEditable(latest) ? latest : stream, {
+    cancel: () => closePanel(li, "edit"),
+    save: (input) => save(li, input),
+  }, choices);
+}
+
+async function save(li: HTMLLIElement, input: UpdateLogStreamInput): Promise<void> {
+  // Nothing changed: nothing is sent (an update would also restart a failing stream's backoff).
+  if (Object.keys(input).length === 1) {
+    closePanel(li, "edit");
+    feedback(li, "Nothing was changed.");
+    return;
+  }
+  const token = ctx?.session()?.token;
+  if (!token) throw new Error("You are signed out.");
+  let changed: LogStream;
+  try {
+    changed = await updateLogStream(token, input);
+  } catch (err) {
+    if (err instanceof ApiError && err.kind === "unauthenticated") ctx?.handleError(err, () => undefined);
+    throw err;
+  }
+  // The form goes, and with it a token typed into it; the focus goes back to "Edit…".
+  closePanel(li, null);
+  applyChange(li, changed, "edit");
+  feedback(li, `Saved \u201c${changed.name}\u201d: the changes apply from the stream's place in the log on.`);
   await refresh();
 }
 

@@ -251,7 +251,11 @@ export class LogStreamWorker {
     }
     // The next batch is read while this one is delivered: its position is
     // known before the receiver answers (a failure discards it).
-    type Read = { after: StreamPosition; bound: bigint; window: bigint; limit: number; rows: Promise<StreamEntry[]> };
+    // `below`: the horizon the read was bounded by. Whether more can be read
+    // is judged against it, not against a newer horizon: every advance is a
+    // transaction of its own and moves the horizon, which a caught-up stream
+    // would otherwise chase forever.
+    type Read = { after: StreamPosition; below: bigint; bound: bigint; window: bigint; limit: number; rows: Promise<StreamEntry[]> };
     const startRead = (after: StreamPosition, below: bigint): Read => {
       const window = this.windows.get(stream.stream_id) ?? FIRST_WINDOW;
       const bound = after.xid + window < below ? after.xid + window : below;
@@ -261,7 +265,7 @@ export class LogStreamWorker {
       });
       // (a discarded read's failure is nobody's news; an awaited one is handled below)
       rows.catch(() => undefined);
-      return { after, bound, window, limit, rows };
+      return { after, below, bound, window, limit, rows };
     };
     let read: Read | null = null;
     for (;;) {
@@ -271,7 +275,7 @@ export class LogStreamWorker {
         return { delivered, failed: false, unfinished: false };
       }
       read ??= startRead(position, horizon);
-      const { bound, window, limit } = read;
+      const { below, bound, window, limit } = read;
       let entries: StreamEntry[];
       try {
         entries = await read.rows;
@@ -290,9 +294,9 @@ export class LogStreamWorker {
       } else {
         // every entry below the bound is in this batch
         next = { xid: bound, id: null };
-        if (bound < horizon) this.windows.set(stream.stream_id, clampWindow(window * 4n));
+        if (bound < below) this.windows.set(stream.stream_id, clampWindow(window * 4n));
       }
-      const more = full || bound < horizon;
+      const more = full || bound < below;
       if (more) read = startRead(next, horizon);
       if (entries.length > 0) {
         const outcome = await destination.deliver(entries);

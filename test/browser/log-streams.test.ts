@@ -4,7 +4,8 @@
 // its signing secret once and then nowhere; a Splunk stream without its
 // token gets the API's error on the token field; pause and resume, replay
 // from a UTC time, the last error of a failing stream, delete after a
-// confirmation; each change on record; the status polled while the view is
+// confirmation, editing a stream in its item (and the API's refusal of a
+// secret for an https stream); each change on record; the status polled while the view is
 // open only; account admins get no section. No stream worker runs: the
 // states shown (catching up, paused, failing) come from the database alone.
 import { createServer, type Server } from "node:http";
@@ -120,6 +121,23 @@ async function startForm(page: Page, name: string, kind: string): Promise<void> 
 }
 
 const utcMinute = (ms: number) => new Date(ms).toISOString().slice(0, 16);
+
+/** The API's answer to the tenant admin, as any client of it gets it. */
+async function apiData<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const res = await fetch(`${server.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${tenantAdmin}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: unknown[] };
+  if (!body.data || body.errors?.length) throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(body.errors ?? body)}`);
+  return body.data;
+}
+
+async function storedSecret(id: string): Promise<string | null> {
+  const { rows } = await db.owner.query<{ secret: string | null }>("select secret from audit_private.log_stream_secrets where stream_id = $1", [id]);
+  return rows[0]?.secret ?? null;
+}
 
 test("a tenant admin creates an https stream: the signing secret is shown once with a copy button, then is gone from the page", async () => {
   const { context, page } = await newPage({ browser });
@@ -388,6 +406,143 @@ test("a file stream with a filter: the ticked resource types, actions and accoun
   await page.getByRole("button", { name: "Delete… Operations files" }).click();
   await page.getByRole("button", { name: "Delete stream" }).click();
   await page.waitForFunction(() => document.querySelector("#streams-done")?.textContent === "Deleted “Operations files”.");
+  await context.close();
+});
+
+test("editing a stream: renamed, its filter and format changed, its Splunk token replaced, then a filter removed with the token kept", async () => {
+  const { context, page } = await newPage({ browser });
+  const operations = captureOperations(page);
+  await openStreams(page);
+  await startForm(page, "Splunk staging", "Splunk");
+  await page.getByLabel("HTTP Event Collector URL").fill(`${receiverUrl}/services/collector/event`);
+  await page.getByLabel("Index (optional)").fill("audit");
+  await page.getByLabel("HTTP Event Collector token").fill("old-hec-token-0001");
+  await page.locator("#stream-create").click();
+  await item(page, "Splunk staging").waitFor();
+  const id = (await item(page, "Splunk staging").getAttribute("data-id"))!;
+  // (by id: the heading changes with the name)
+  const splunk = page.locator(`#stream-list li[data-id="${id}"]`);
+
+  // The form in the item, filled from the stream; the token field empty, with its hint; the kind fixed
+  await page.getByRole("button", { name: "Edit Splunk staging" }).click();
+  const form = splunk.locator("form.stream-edit-form");
+  await form.waitFor();
+  await expect(page.getByRole("button", { name: "Edit Splunk staging" }).getAttribute("aria-expanded")).resolves.toBe("true");
+  await expect(form.getByRole("heading").textContent()).resolves.toBe("Edit “Splunk staging”");
+  expect(await page.evaluate(() => (document.activeElement as HTMLInputElement).value)).toBe("Splunk staging");
+  await expect(form.getByLabel("HTTP Event Collector URL").inputValue()).resolves.toBe(`${receiverUrl}/services/collector/event`);
+  await expect(form.getByLabel("Index (optional)").inputValue()).resolves.toBe("audit");
+  const tokenField = form.getByLabel("HTTP Event Collector token");
+  await expect(tokenField.inputValue()).resolves.toBe("");
+  await expect(tokenField.getAttribute("type")).resolves.toBe("password");
+  await expect(form.locator(`#${await tokenField.getAttribute("aria-describedby")}`).textContent()).resolves.toMatch(/^Leave empty to keep the current token/);
+  expect(await form.getByRole("radio", { name: "Splunk" }).count()).toBe(0);
+  await expect(form.locator(".fixed-kind .tag").textContent()).resolves.toBe("Splunk");
+  await expect(form.getByRole("radio", { name: "Audit entries" }).isChecked()).resolves.toBe(true);
+  // (no start: a replay moves a stream)
+  expect(await form.getByRole("radio", { name: "From now on" }).count()).toBe(0);
+
+  await form.getByLabel("Name", { exact: true }).fill("Splunk security");
+  await form.getByRole("radio", { name: "OCSF 1.3 events" }).check();
+  await form.locator("summary", { hasText: "Filter" }).click();
+  await form.getByRole("checkbox", { name: "Process", exact: true }).check();
+  await form.getByRole("checkbox", { name: "Update (Action types)" }).check();
+  const token = "new-hec-token-0002";
+  await tokenField.fill(token);
+  await splunk.screenshot({ path: path.join(RESULTS_DIR, "page-log-streams-edit.png") });
+  await form.getByRole("button", { name: "Save" }).click();
+  await page.waitForFunction((li) => /^Saved “Splunk security”/.test(document.querySelector(`${li} .stream-feedback`)?.textContent ?? ""),
+    `#stream-list li[data-id="${id}"]`);
+  // The form is gone with the token typed; the focus is back on the item's button; the list was asked for again
+  expect(await form.count()).toBe(0);
+  expect(await page.content()).not.toContain(token);
+  expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Edit Splunk security");
+  await expect(splunk.locator(".stream-name").textContent()).resolves.toBe("Splunk security");
+  await expect(splunk.locator(".stream-destination").textContent()).resolves.toBe(`Splunk ${receiverUrl} · index audit · OCSF 1.3 events`);
+  await expect(splunk.locator("[data-filter]").textContent()).resolves.toBe("Only resource types Process; actions Update");
+  expect(operations.filter((o) => o === "UpdateLogStream")).toHaveLength(1);
+  expect(operations.slice(operations.indexOf("UpdateLogStream"))).toContain("LogStreams");
+
+  // Through the API: the stream changed (its settings untouched), and the change is on record (never the token)
+  type Streamed = { id: string; name: string; format: string; settings: Record<string, unknown>; resourceTypes: string[] | null; actions: string[] | null };
+  type Entry = { entityId: string; oldValues: Record<string, unknown> | null; newValues: Record<string, unknown> | null };
+  const read = () => apiData<{ logStreams: Streamed[]; auditLogs: { nodes: Entry[] } }>(
+    `query { logStreams { id name format settings resourceTypes actions }
+             auditLogs(filter: { event: { equalTo: "log_stream.updated" } }, orderBy: [OCCURRED_AT_DESC]) { nodes { entityId oldValues newValues } } }`);
+  const afterFirst = await read();
+  expect(afterFirst.logStreams.find((s) => s.id === id)).toEqual({
+    id, name: "Splunk security", format: "ocsf", settings: { url: `${receiverUrl}/services/collector/event`, index: "audit" },
+    resourceTypes: ["process"], actions: ["update"],
+  });
+  const updates = afterFirst.auditLogs.nodes.filter((n) => n.entityId === id);
+  expect(updates).toHaveLength(1);
+  expect(updates[0]).toMatchObject({
+    oldValues: { name: "Splunk staging", format: "entry" },
+    newValues: { name: "Splunk security", format: "ocsf", resource_types: ["process"], actions: ["update"] },
+  });
+  expect(JSON.stringify(updates[0])).not.toContain(token);
+  expect(await storedSecret(id)).toBe(token);
+
+  // Again: the filter shown open as saved; unticking a list removes that filter; an empty token field keeps the token
+  await page.getByRole("button", { name: "Edit Splunk security" }).click();
+  await form.waitFor();
+  await expect(form.locator("details.form-section").first().getAttribute("open")).resolves.toBe("");
+  await expect(form.getByRole("checkbox", { name: "Process", exact: true }).isChecked()).resolves.toBe(true);
+  await expect(form.getByRole("radio", { name: "OCSF 1.3 events" }).isChecked()).resolves.toBe(true);
+  await form.getByRole("checkbox", { name: "Process", exact: true }).uncheck();
+  await form.getByLabel("Index (optional)").fill("security");
+  await form.getByRole("button", { name: "Save" }).click();
+  await page.waitForFunction((li) => document.querySelector(`${li} form`) === null, `#stream-list li[data-id="${id}"]`);
+  await expect(splunk.locator("[data-filter]").textContent()).resolves.toBe("Only actions Update");
+  const afterSecond = await read();
+  expect(afterSecond.logStreams.find((s) => s.id === id)).toMatchObject({
+    settings: { url: `${receiverUrl}/services/collector/event`, index: "security" }, resourceTypes: null, actions: ["update"],
+  });
+  expect(afterSecond.auditLogs.nodes.filter((n) => n.entityId === id)[0]).toMatchObject({
+    oldValues: { settings: { index: "audit" }, resource_types: ["process"] }, newValues: { settings: { index: "security" } },
+  });
+  expect(await storedSecret(id)).toBe(token);
+  await context.close();
+});
+
+test("editing an https stream: no secret to give; one sent anyway is refused, with the API's message beside the form", async () => {
+  const { context, page } = await newPage({ browser });
+  await openStreams(page);
+  const siem = item(page, "SIEM");
+  await siem.waitFor();
+  const id = (await siem.getAttribute("data-id"))!;
+  await page.getByRole("button", { name: "Edit SIEM" }).click();
+  const form = siem.locator("form.stream-edit-form");
+  await form.waitFor();
+  await expect(form.getByLabel("Receiver URL").inputValue()).resolves.toBe(`${receiverUrl}/ingest`);
+  expect(await form.locator('input[type="password"]').count()).toBe(0);
+  await expect(form.locator(`#stream-${id}-edit-https-note`).textContent()).resolves.toMatch(/^The signing secret stays the one shown when the stream was created/);
+
+  // The page offers none; a client that sends one (here the page's own request, rewritten) is refused
+  await page.route("**/graphql", async (route) => {
+    const body = route.request().postDataJSON() as { query: string; variables: { input: Record<string, unknown> } };
+    if (!/^\s*mutation UpdateLogStream/.test(body.query)) return route.continue();
+    return route.continue({ postData: JSON.stringify({ ...body, variables: { input: { ...body.variables.input, secret: "whsec_0123" } } }) });
+  });
+  await form.getByLabel("Name", { exact: true }).fill("SIEM renamed");
+  await form.getByRole("button", { name: "Save" }).click();
+  const error = form.locator(`#stream-${id}-edit-form-error`);
+  await form.locator(`#stream-${id}-edit-form-error:not(.empty)`).waitFor();
+  await expect(error.getAttribute("role")).resolves.toBe("alert");
+  await expect(error.textContent()).resolves.toBe("The changes were not saved. An https stream's secret cannot be set");
+  // (the form has no such field: the message itself takes the focus)
+  expect(await page.evaluate(() => document.activeElement?.id)).toBe(`stream-${id}-edit-form-error`);
+  await expect(form.getByRole("button", { name: "Save" }).isEnabled()).resolves.toBe(true);
+  await page.unroute("**/graphql");
+  expect((await storedStreams()).find((s) => s.id === id)!.name).toBe("SIEM");
+
+  // Escape closes the form, back on its button; nothing changed
+  await form.getByLabel("Name", { exact: true }).press("Escape");
+  expect(await form.count()).toBe(0);
+  expect(await page.evaluate(() => document.activeElement?.getAttribute("aria-label"))).toBe("Edit SIEM");
+  await expect(page.getByRole("button", { name: "Edit SIEM" }).getAttribute("aria-expanded")).resolves.toBe("false");
+  const { rows } = await db.owner.query("select 1 from audit.log where tenant_id = $1 and event = 'log_stream.updated' and entity_id = $2", [seed.tenantId, id]);
+  expect(rows).toEqual([]);
   await context.close();
 });
 

@@ -42,15 +42,19 @@ export interface SqlQuery {
  * An entry of audit.log `l` as an ExportRow: the API's field names,
  * occurred_at as UTC text with microseconds, the jsonb columns as
  * PostgreSQL's text. The export and the log streams read entries with it.
+ * `description`: the SQL of the description; the default looks it up per
+ * entry (audit.log_description), a stream's batch joins the catalogue once.
  */
-export const ENTRY_SELECT_LIST = `l.id::text as "id",
+export function entrySelectList(description = "audit.log_description(l)"): string {
+  return `l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.tenant_id as "tenantId", l.account_id as "accountId",
            l.actor_type as "actorType", l.actor_id as "actorId", l.actor_email as "actorEmail", l.actor_name as "actorName",
            l.action, l.resource_type as "resourceType", l.entity_id as "entityId", l.entity_label as "entityLabel", l.event,
-           audit.log_description(l) as "description",
+           ${description} as "description",
            l.old_values::text as "oldValues", l.new_values::text as "newValues", l.context::text as "context",
            l.transaction_id::text as "transactionId"`;
+}
 
 /** Position after the last exported entry (newest first). */
 export interface ExportCursor {
@@ -95,7 +99,7 @@ export function exportBatchQuery(filters: ResolvedFilters, after: ExportCursor |
     ? `select l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.transaction_id::text as "transactionId"`
-    : `select ${ENTRY_SELECT_LIST}`;
+    : `select ${entrySelectList()}`;
   const text = `
     ${selected}
       from audit.log l
