@@ -13,7 +13,7 @@
 //             as the owner), its position just before the tenant's last
 //             `backlog` entries (1,000,000 in full mode): the time until the
 //             receiver holds every one of them, per batch size tried (the
-//             stream's batch_size; the default is 1,000). Read, advance and
+//             stream's batch_size; the default is 2,000). Read, advance and
 //             claim are timed on the worker's connections (delivery is the
 //             rest), the CPU of the worker's process, the receiver's and
 //             PostgreSQL's counted, and the read explained.
@@ -63,7 +63,7 @@ export const STREAM_TARGETS = {
 
 const DATABASE = "audit_bench_stream";
 /** audit.log_streams.batch_size's default (and createLogStream's). */
-export const DEFAULT_BATCH_SIZE = 1000;
+export const DEFAULT_BATCH_SIZE = 2000;
 /** The writer's connections, as load.ts and seal.ts. */
 const WRITER_CLIENTS = 16;
 /** Of the live phase: how long the receiver may take, after the writer stopped, to hold every entry. */
@@ -97,8 +97,8 @@ export const STREAM_USAGE = `Log streams (--only stream; in every run unless --o
                         10000000 in full mode, 10000 in quick mode)
   --stream-backlog N    catch-up: the largest tenant's newest N entries (full: 1000000, quick: 0 =
                         all of the tenant's)
-  --stream-batches LIST catch-up: batch sizes tried, in order (full: 1000,5000; quick: 1000,250;
-                        1000 is the default of a stream)
+  --stream-batches LIST catch-up: batch sizes tried, in order (full: 2000,1000,5000; quick: 2000,250;
+                        2000 is the default of a stream)
   --stream-timeout N    catch-up: seconds one run may take before it is cut (full: 300, quick: 60)
   --stream-profile      catch-up: one more run of the default batch size under a CPU profile of
                         this process (the worker), summarized in the results
@@ -201,7 +201,7 @@ export function streamOptions(cli: StreamCli, suite: { quick: boolean; rows: num
     quick,
     rows: cli.rows ?? suite.rows[0]!,
     backlog: cli.backlog ?? (quick ? 0 : STREAM_TARGETS.backlogEntries),
-    batchSizes: cli.batchSizes ?? (quick ? [DEFAULT_BATCH_SIZE, 250] : [DEFAULT_BATCH_SIZE, 5000]),
+    batchSizes: cli.batchSizes ?? (quick ? [DEFAULT_BATCH_SIZE, 250] : [DEFAULT_BATCH_SIZE, 1000, 5000]),
     timeoutSeconds: cli.timeoutSeconds ?? (quick ? 60 : 300),
     profile: cli.profile,
     liveRate: cli.liveRate ?? (quick ? 100 : STREAM_TARGETS.writerRate),

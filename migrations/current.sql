@@ -69,7 +69,7 @@ create table if not exists audit.log_streams (
   actions text[],
   account_ids uuid[],
   enabled boolean not null default true,
-  batch_size integer not null default 1000,
+  batch_size integer not null default 2000,
   delivered_entries bigint not null default 0,
   last_delivered_entry_id bigint,
   last_delivered_occurred_at timestamptz,
@@ -408,7 +408,7 @@ comment on type audit.created_log_stream is 'A log stream just created; for an h
 create or replace function audit.create_log_stream(name text, kind text, settings jsonb default '{}', secret text default null,
                                                    format text default 'entry', resource_types text[] default null,
                                                    actions text[] default null, account_ids uuid[] default null,
-                                                   start_from timestamptz default null, batch_size integer default 1000)
+                                                   start_from timestamptz default null, batch_size integer default 2000)
  returns audit.created_log_stream
  language plpgsql
  volatile

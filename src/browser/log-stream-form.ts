@@ -139,7 +139,7 @@ export interface FieldProblem {
 const MB = 1_048_576;
 const MAX_MB = 10_240; // 10 GB, the API's limit
 const DEFAULT_MB = 100;
-const DEFAULT_BATCH = 1000;
+const DEFAULT_BATCH = 2000;
 
 /** A datetime-local value ("2026-11-30T14:05"), read as UTC: its instant in ms; null when it is not one. */
 export function utcInputToMs(value: string): number | null {

@@ -17,9 +17,8 @@
 // The read is bounded by a window of transaction ids as well as by the
 // batch size, so that a backlog of millions is read in slices the BRIN index
 // on transaction_id finds directly, not re-scanned for every batch. The
-// window adapts: it grows while slices come back short and shrinks to about
-// one and a half times what a full batch spanned. The next batch is read
-// while the current one is delivered.
+// windows adapt toward three quarters of a batch each, and two of them are
+// read at once, ahead of the delivery.
 //
 // Database errors are recorded on the stream (or logged when the database
 // is unreachable) and retried; nothing here throws into the process. Secrets
@@ -93,6 +92,8 @@ interface SliceResult {
 const MIN_WINDOW = 1_024n;
 const MAX_WINDOW = 1n << 40n;
 const FIRST_WINDOW = 65_536n;
+/** Reads in flight ahead of the delivery (each on a connection of the reader's pool). */
+const READS_AHEAD = 2;
 
 function checkRange(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
@@ -249,9 +250,15 @@ export class LogStreamWorker {
       await this.fail(stream, null, `the destination cannot be opened: ${errorFields(err).error}`, log);
       return { delivered, failed: true, unfinished: false };
     }
-    // The next batch is read while this one is delivered: its position is
-    // known before the receiver answers (a failure discards it).
-    // `below`: the horizon the read was bounded by. Whether more can be read
+    // Reads run ahead of the delivery, two at a time, over consecutive
+    // windows of transaction ids: a read that returns fewer entries than its
+    // limit holds every entry of its window, so the next window starts at
+    // its bound whatever the receiver answers. A read that fills its limit
+    // stops inside its window: the reads after it are dropped and reading
+    // goes on from its last entry. Windows are sized to hold about three
+    // quarters of a batch, so that most reads are complete. (Reads in flight
+    // are dropped on any failure.)
+    // `below`: the horizon a read was bounded by. Whether more can be read
     // is judged against it, not against a newer horizon: every advance is a
     // transaction of its own and moves the horizon, which a caught-up stream
     // would otherwise chase forever.
@@ -263,45 +270,61 @@ export class LogStreamWorker {
       const rows = readStreamBatch(this.readerPool, {
         tenantId: stream.tenant_id, streamId: stream.stream_id, after, before: bound, filter, limit, statementTimeoutMs: 60_000,
       });
-      // (a discarded read's failure is nobody's news; an awaited one is handled below)
+      // (a dropped read's failure is nobody's news; an awaited one is handled below)
       rows.catch(() => undefined);
       return { after, below, bound, window, limit, rows };
     };
-    let read: Read | null = null;
+    const reads: Read[] = [];
+    /** Keeps READS_AHEAD reads in flight from `from` on, below the horizon known now. */
+    const readAhead = (from: StreamPosition) => {
+      while (reads.length < READS_AHEAD) {
+        const previous = reads.at(-1);
+        const after = previous ? { xid: previous.bound, id: null } : from;
+        if (after.xid >= (previous?.below ?? horizon)) return;
+        reads.push(startRead(after, previous?.below ?? horizon));
+      }
+    };
     for (;;) {
-      if (position.xid >= horizon) {
+      if (reads.length === 0 && position.xid >= horizon) {
         // Nothing can be read yet: every transaction from the position on may still be running.
         await this.advance(stream, position, 0, null, false, this.pollMs);
         return { delivered, failed: false, unfinished: false };
       }
-      read ??= startRead(position, horizon);
+      readAhead(position);
+      const read = reads.shift()!;
       const { below, bound, window, limit } = read;
       let entries: StreamEntry[];
       try {
         entries = await read.rows;
       } catch (err) {
+        reads.length = 0;
         await this.fail(stream, null, `reading the log failed: ${errorFields(err).error}`, log);
         return { delivered, failed: true, unfinished: false };
       }
-      read = null;
       const full = entries.length === limit;
       let next: StreamPosition;
       if (full) {
         const last = entries[entries.length - 1]!;
         next = { xid: BigInt(last.transactionId), id: BigInt(last.id) };
-        // about what a full batch spans, with room for denser stretches
-        this.windows.set(stream.stream_id, clampWindow(((next.xid - position.xid + 1n) * 3n) / 2n));
+        // the reads after this one assumed it complete
+        reads.length = 0;
+        // three quarters of what a full batch spans
+        this.windows.set(stream.stream_id, clampWindow(((next.xid - position.xid + 1n) * 3n) / 4n));
       } else {
         // every entry below the bound is in this batch
         next = { xid: bound, id: null };
-        if (bound < below) this.windows.set(stream.stream_id, clampWindow(window * 4n));
+        if (bound < below) {
+          // toward three quarters of a batch per window
+          const wanted = entries.length === 0 ? window * 4n : (window * BigInt(Math.ceil(limit * 0.75))) / BigInt(entries.length);
+          this.windows.set(stream.stream_id, clampWindow(wanted > window * 4n ? window * 4n : wanted));
+        }
       }
       const more = full || bound < below;
-      if (more) read = startRead(next, horizon);
+      if (more) readAhead(next);
       if (entries.length > 0) {
         const outcome = await destination.deliver(entries);
         if (!outcome.ok) {
-          read = null;
+          reads.length = 0;
           if (outcome.tooLarge && limit > 1) {
             // smaller batches until one is taken (kept for this stream while the worker runs)
             this.batchCaps.set(stream.stream_id, Math.max(1, Math.floor(limit / 2)));
