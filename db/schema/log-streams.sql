@@ -20,7 +20,7 @@ create table audit.log_streams (
   actions text[],
   account_ids uuid[],
   enabled boolean default true not null,
-  batch_size integer default 1000 not null,
+  batch_size integer default 2000 not null,
   delivered_entries bigint default 0 not null,
   last_delivered_entry_id bigint,
   last_delivered_occurred_at timestamp with time zone,
@@ -95,7 +95,7 @@ create table audit_private.log_stream_secrets (
 );
 comment on table audit_private.log_stream_secrets is 'The secret of each log stream (the signing secret of an https stream, the HEC token, the Datadog or Elasticsearch API key): written by the mutations, read only by the stream worker, never shown again.';
 
-create or replace function audit.create_log_stream(name text, kind text, settings jsonb default '{}'::jsonb, secret text default null::text, format text default 'entry'::text, resource_types text[] default null::text[], actions text[] default null::text[], account_ids uuid[] default null::uuid[], start_from timestamp with time zone default null::timestamp with time zone, batch_size integer default 1000)
+create or replace function audit.create_log_stream(name text, kind text, settings jsonb default '{}'::jsonb, secret text default null::text, format text default 'entry'::text, resource_types text[] default null::text[], actions text[] default null::text[], account_ids uuid[] default null::uuid[], start_from timestamp with time zone default null::timestamp with time zone, batch_size integer default 2000)
  returns audit.created_log_stream
  language plpgsql
  security definer
