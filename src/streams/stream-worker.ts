@@ -24,6 +24,7 @@
 // is unreachable) and retried; nothing here throws into the process. Secrets
 // and bodies are never logged.
 import pg from "pg";
+import { checkOption, errorFields, PollLoop } from "../db/poll-loop.ts";
 import type { Logger } from "../log.ts";
 import { openDestination } from "./destinations/index.ts";
 import { readStreamBatch, type StreamFilter, type StreamPosition } from "./stream-reader.ts";
@@ -95,18 +96,6 @@ const FIRST_WINDOW = 65_536n;
 /** Reads in flight ahead of the delivery (each on a connection of the reader's pool). */
 const READS_AHEAD = 2;
 
-function checkRange(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`LogStreamWorker: ${name} must be a whole number between ${min} and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function errorFields(err: unknown): { error: string; code?: string } {
-  const e = err as { message?: string; code?: string };
-  return { error: e?.message ?? String(err), ...(e?.code ? { code: e.code } : {}) };
-}
-
 const clampWindow = (w: bigint) => (w < MIN_WINDOW ? MIN_WINDOW : w > MAX_WINDOW ? MAX_WINDOW : w);
 
 export class LogStreamWorker {
@@ -129,22 +118,19 @@ export class LogStreamWorker {
   private readonly windows = new Map<string, bigint>();
   /** Per stream: a batch size lowered by 413 answers. */
   private readonly batchCaps = new Map<string, number>();
-  private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly rounds = new Set<Promise<unknown>>();
+  private readonly loop: PollLoop<StreamRoundResult>;
   private stopped: Promise<void> | null = null;
-  private failedPolls = 0;
 
   constructor(options: StreamWorkerOptions) {
     this.log = options.logger.child({ component: "streams" });
     this.readerPool = options.readerPool;
     this.allowPrivate = options.allowPrivate ?? false;
-    this.timeoutMs = checkRange("timeoutMs", options.timeoutMs ?? 10_000, 100, 120_000);
-    this.pollMs = checkRange("pollMs", options.pollMs ?? 1_000, 10, 600_000);
-    this.retryBaseMs = checkRange("retryBaseMs", options.retryBaseMs ?? 1_000, 1, 3_600_000);
-    this.retryMaxMs = checkRange("retryMaxMs", options.retryMaxMs ?? 3_600_000, this.retryBaseMs, 86_400_000);
-    this.concurrency = checkRange("concurrency", options.concurrency ?? 4, 1, 100);
-    this.sliceMs = checkRange("sliceMs", options.sliceMs ?? 30_000, 1, 600_000);
+    this.timeoutMs = checkOption("LogStreamWorker", "timeoutMs", options.timeoutMs ?? 10_000, 100, 120_000);
+    this.pollMs = checkOption("LogStreamWorker", "pollMs", options.pollMs ?? 1_000, 10, 600_000);
+    this.retryBaseMs = checkOption("LogStreamWorker", "retryBaseMs", options.retryBaseMs ?? 1_000, 1, 3_600_000);
+    this.retryMaxMs = checkOption("LogStreamWorker", "retryMaxMs", options.retryMaxMs ?? 3_600_000, this.retryBaseMs, 86_400_000);
+    this.concurrency = checkOption("LogStreamWorker", "concurrency", options.concurrency ?? 4, 1, 100);
+    this.sliceMs = checkOption("LogStreamWorker", "sliceMs", options.sliceMs ?? 30_000, 1, 600_000);
     this.fileRoot = options.fileRoot ?? null;
     // A claim outlives a slice plus one delivery and its read, so a live worker never loses it mid-batch.
     this.leaseSeconds = Math.ceil((this.sliceMs + 2 * this.timeoutMs) / 1000) + 60;
@@ -157,66 +143,38 @@ export class LogStreamWorker {
       application_name: "audit-trail-streams",
     });
     this.pool.on("error", (err: Error & { code?: string }) => this.log.warn({ error: err.message, code: err.code }, "idle stream connection failed"));
+    // Streams left with more to deliver, or a full round: go on at once.
+    this.loop = new PollLoop({
+      log: this.log, pollMs: this.pollMs, round: () => this.round(),
+      again: (r) => r.unfinished > 0 || r.streams >= this.concurrency, worker: "stream worker", claims: "streams",
+    });
   }
 
   /** Polls now and then every pollMs (at once again while streams have more to deliver). */
   start(): void {
-    if (this.running || this.stopped) return;
-    this.running = true;
+    if (this.stopped || !this.loop.start()) return;
     this.log.info(
       { allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, pollMs: this.pollMs, concurrency: this.concurrency, fileRoot: this.fileRoot },
       "log stream worker started",
     );
-    this.schedule(0);
   }
 
   /** One round: claims due streams and delivers each for up to sliceMs. Rejects only when the claim fails. */
   runOnce(): Promise<StreamRoundResult> {
-    const round = this.round();
-    this.rounds.add(round);
-    const forget = () => this.rounds.delete(round);
-    round.then(forget, forget);
-    return round;
+    return this.loop.runOnce();
   }
 
   /** Stops polling, waits for the slices in flight, closes destinations and the pool. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      this.running = false;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      const bound = new Promise<void>((resolve) => setTimeout(resolve, this.sliceMs + this.timeoutMs + 10_000).unref());
-      await Promise.race([Promise.allSettled([...this.rounds]), bound]);
+      const running = await this.loop.stop(this.sliceMs + this.timeoutMs + 10_000);
+      if (running > 0) this.log.warn({ rounds: running }, "stopped with stream rounds still running");
       for (const { destination } of this.destinations.values()) await destination.close().catch(() => undefined);
       this.destinations.clear();
       if (!this.pool.ending) await this.pool.end();
       this.log.info("log stream worker stopped");
     })();
     return this.stopped;
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.poll(), delayMs);
-    this.timer.unref();
-  }
-
-  private async poll(): Promise<void> {
-    this.timer = null;
-    if (!this.running) return;
-    let again = false;
-    try {
-      const result = await this.runOnce();
-      again = result.unfinished > 0 || result.streams >= this.concurrency;
-      if (this.failedPolls > 0) this.log.info({ failedPolls: this.failedPolls }, "stream worker reaches the database again");
-      this.failedPolls = 0;
-    } catch (err) {
-      this.failedPolls++;
-      const fields = { ...errorFields(err), failedPolls: this.failedPolls };
-      if (this.failedPolls === 1) this.log.error(fields, "stream worker cannot claim streams; retrying at the next poll");
-      else this.log.warn(fields, "stream worker still cannot claim streams");
-    }
-    this.schedule(again ? 0 : this.pollMs);
   }
 
   private async round(): Promise<StreamRoundResult> {

@@ -117,8 +117,9 @@ describe("the catalogue's kinds", () => {
       "select kind, array_agg(event order by event) as events from audit.events group by kind order by kind");
     expect(rows.map((r) => r.kind)).toEqual(["access", "admin", "application", "trigger"]);
     expect(rows.find((r) => r.kind === "admin")!.events).toEqual([
-      "alert.acknowledged", "alert.resolved", "security_policy.updated",
-      "webhook_endpoint.created", "webhook_endpoint.deleted", "webhook_endpoint.updated"]);
+      "alert.acknowledged", "alert.resolved",
+      "log_stream.created", "log_stream.deleted", "log_stream.paused", "log_stream.replayed", "log_stream.resumed", "log_stream.updated",
+      "security_policy.updated", "webhook_endpoint.created", "webhook_endpoint.deleted", "webhook_endpoint.updated"]);
     expect(rows.find((r) => r.kind === "access")!.events).toEqual(["audit_log.export_finished", "audit_log.exported", "audit_log.viewed"]);
     expect(rows.find((r) => r.kind === "application")!.events).toEqual(
       ["data.exported", "process.run_requested", "settings.viewed", "user.sign_in_failed", "user.signed_in", "user.signed_out"]);

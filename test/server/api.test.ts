@@ -47,18 +47,19 @@ async function expectFilter(filter: string, where: string, params: unknown[] = [
 }
 
 describe("schema", () => {
-  it("exposes auditLogs and auditEvents (besides security monitoring), no mutation over the log, with the AuditLog fields in camelCase", async () => {
+  it("exposes auditLogs and auditEvents (besides security monitoring and log streams), no mutation over the log, with the AuditLog fields in camelCase", async () => {
     const d = await data(server, tokenA, `{
       __schema { mutationType { fields { name } } subscriptionType { name } queryType { fields { name } } types { name } }
       auditLog: __type(name: "AuditLog") { fields { name } }
     }`);
-    // The log is read-only: the only mutations are security monitoring's (test/server/security/).
+    // The log is read-only: the only mutations are security monitoring's (test/server/security/) and log streams' (test/streams/).
     expect(d.__schema.mutationType.fields.map((f: { name: string }) => f.name).sort()).toEqual([
-      "acknowledgeSecurityAlert", "createWebhookEndpoint", "deleteWebhookEndpoint", "resolveSecurityAlert", "updateDetectorSettings", "updateWebhookEndpoint",
+      "acknowledgeSecurityAlert", "createLogStream", "createWebhookEndpoint", "deleteLogStream", "deleteWebhookEndpoint", "pauseLogStream",
+      "replayLogStream", "resolveSecurityAlert", "resumeLogStream", "updateDetectorSettings", "updateLogStream", "updateWebhookEndpoint",
     ]);
     expect(d.__schema.subscriptionType).toBeNull();
     expect(d.__schema.queryType.fields.map((f: { name: string }) => f.name).sort()).toEqual(
-      ["auditEvents", "auditLogs", "detectorSettings", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"],
+      ["auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"],
     );
     expect(d.auditLog.fields.map((f: { name: string }) => f.name).sort()).toEqual(
       [

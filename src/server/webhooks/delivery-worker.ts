@@ -17,6 +17,7 @@
 // throws into the process. The secret and the body are never logged, and
 // of the URL only its host (paths often carry tokens).
 import pg from "pg";
+import { checkOption, errorFields, PollLoop } from "../../db/poll-loop.ts";
 import type { Logger } from "../../log.ts";
 import { safePost, type PostResult } from "./safe-post.ts";
 import { signWebhook, SIGNATURE_HEADER } from "./signature.ts";
@@ -78,13 +79,6 @@ export function deliveryHeaders(d: ClaimedDelivery, nowSeconds: number = Math.fl
   };
 }
 
-function checkRange(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`WebhookWorker: ${name} must be a whole number between ${min} and ${max}, got ${value}`);
-  }
-  return value;
-}
-
 /** Host of a URL for the logs (never its path or query); the raw text's start when it does not parse. */
 function hostOf(url: string): string {
   try {
@@ -92,11 +86,6 @@ function hostOf(url: string): string {
   } catch {
     return "(invalid URL)";
   }
-}
-
-function pgErrorFields(err: unknown): { error: string; code?: string } {
-  const e = err as { message?: string; code?: string };
-  return { error: e?.message ?? String(err), ...(e?.code ? { code: e.code } : {}) };
 }
 
 export class WebhookWorker {
@@ -110,22 +99,18 @@ export class WebhookWorker {
   private readonly retryMaxMs: number;
   private readonly concurrency: number;
   private readonly leaseSeconds: number;
-  private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  private readonly rounds = new Set<Promise<unknown>>();
+  private readonly loop: PollLoop<RoundResult>;
   private stopped: Promise<void> | null = null;
-  /** Consecutive failed polls, to log the first failure as an error and the repeats as warnings. */
-  private failedPolls = 0;
 
   constructor(options: WebhookWorkerOptions) {
     this.log = options.logger.child({ component: "webhooks" });
     this.allowPrivate = options.allowPrivate ?? false;
-    this.timeoutMs = checkRange("timeoutMs", options.timeoutMs ?? 10_000, 100, 120_000);
-    this.pollMs = checkRange("pollMs", options.pollMs ?? 2_000, 10, 600_000);
-    this.retryBaseMs = checkRange("retryBaseMs", options.retryBaseMs ?? 30_000, 1, 3_600_000);
-    this.retryMaxMs = checkRange("retryMaxMs", options.retryMaxMs ?? 3_600_000, this.retryBaseMs, 86_400_000);
-    this.concurrency = checkRange("concurrency", options.concurrency ?? 4, 1, 100);
-    this.leaseSeconds = checkRange("leaseSeconds", options.leaseSeconds ?? Math.ceil(this.timeoutMs / 1000) + 30, 1, 3_600);
+    this.timeoutMs = checkOption("WebhookWorker", "timeoutMs", options.timeoutMs ?? 10_000, 100, 120_000);
+    this.pollMs = checkOption("WebhookWorker", "pollMs", options.pollMs ?? 2_000, 10, 600_000);
+    this.retryBaseMs = checkOption("WebhookWorker", "retryBaseMs", options.retryBaseMs ?? 30_000, 1, 3_600_000);
+    this.retryMaxMs = checkOption("WebhookWorker", "retryMaxMs", options.retryMaxMs ?? 3_600_000, this.retryBaseMs, 86_400_000);
+    this.concurrency = checkOption("WebhookWorker", "concurrency", options.concurrency ?? 4, 1, 100);
+    this.leaseSeconds = checkOption("WebhookWorker", "leaseSeconds", options.leaseSeconds ?? Math.ceil(this.timeoutMs / 1000) + 30, 1, 3_600);
     if (this.leaseSeconds * 1000 <= this.timeoutMs) {
       throw new RangeError(
         `WebhookWorker: leaseSeconds (${this.leaseSeconds} s) must be longer than timeoutMs (${this.timeoutMs} ms), or a slow post could be claimed and sent twice`,
@@ -144,17 +129,20 @@ export class WebhookWorker {
     this.pool.on("error", (err: Error & { code?: string }) =>
       this.log.warn({ error: err.message, code: err.code }, "idle webhook connection failed"),
     );
+    // A full round means more may be due: go on at once; otherwise wait.
+    this.loop = new PollLoop({
+      log: this.log, pollMs: this.pollMs, round: () => this.round(), again: (r) => r.claimed >= this.concurrency,
+      worker: "webhook worker", claims: "deliveries",
+    });
   }
 
   /** Polls now and then every pollMs (at once again while rounds come back full). */
   start(): void {
-    if (this.running || this.stopped) return;
-    this.running = true;
+    if (this.stopped || !this.loop.start()) return;
     this.log.info(
       { allowPrivate: this.allowPrivate, timeoutMs: this.timeoutMs, pollMs: this.pollMs, concurrency: this.concurrency, leaseSeconds: this.leaseSeconds },
       "webhook delivery worker started",
     );
-    this.schedule(0);
   }
 
   /**
@@ -164,53 +152,19 @@ export class WebhookWorker {
    * the delivery due again).
    */
   runOnce(): Promise<RoundResult> {
-    const round = this.round();
-    this.rounds.add(round);
-    const forget = () => this.rounds.delete(round);
-    round.then(forget, forget);
-    return round;
+    return this.loop.runOnce();
   }
 
   /** Stops polling, waits for the posts in flight (each bounded by the timeout) and their records, ends the pool. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
-      this.running = false;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
       // Posts end by their deadline; recording them takes a connection timeout at worst.
-      const bound = new Promise<void>((resolve) => setTimeout(resolve, this.timeoutMs + 10_000).unref());
-      await Promise.race([Promise.allSettled([...this.rounds]), bound]);
-      if (this.rounds.size > 0) this.log.warn({ rounds: this.rounds.size }, "stopped with webhook rounds still running");
+      const running = await this.loop.stop(this.timeoutMs + 10_000);
+      if (running > 0) this.log.warn({ rounds: running }, "stopped with webhook rounds still running");
       if (!this.pool.ending) await this.pool.end();
       this.log.info("webhook delivery worker stopped");
     })();
     return this.stopped;
-  }
-
-  private schedule(delayMs: number): void {
-    if (!this.running) return;
-    this.timer = setTimeout(() => void this.poll(), delayMs);
-    // The server's listener keeps the process alive, not this timer.
-    this.timer.unref();
-  }
-
-  private async poll(): Promise<void> {
-    this.timer = null;
-    if (!this.running) return;
-    let full = false;
-    try {
-      const result = await this.runOnce();
-      full = result.claimed >= this.concurrency;
-      if (this.failedPolls > 0) this.log.info({ failedPolls: this.failedPolls }, "webhook worker reaches the database again");
-      this.failedPolls = 0;
-    } catch (err) {
-      this.failedPolls++;
-      const fields = { ...pgErrorFields(err), failedPolls: this.failedPolls };
-      if (this.failedPolls === 1) this.log.error(fields, "webhook worker cannot claim deliveries; retrying at the next poll");
-      else this.log.warn(fields, "webhook worker still cannot claim deliveries");
-    }
-    // A full round means more may be due: go on at once; otherwise wait.
-    this.schedule(full ? 0 : this.pollMs);
   }
 
   private async round(): Promise<RoundResult> {
@@ -248,7 +202,7 @@ export class WebhookWorker {
       status = rows[0]?.status ?? "deleted"; // the endpoint was deleted meanwhile
     } catch (err) {
       this.log.error(
-        { ...where, statusCode: post.statusCode, ...pgErrorFields(err) },
+        { ...where, statusCode: post.statusCode, ...errorFields(err) },
         "could not record a webhook attempt; the delivery is due again when its lease runs out",
       );
       return "unknown";

@@ -260,20 +260,10 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
       });
       const status = statusCode ?? 0;
       if (status >= 200 && status < 300 && options.readBody) {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const done = () => {
+        readBounded(res, maxResponseBytes, () => settled, (chunks) => {
           settle(null, Buffer.concat(chunks).toString("utf8"));
           cleanup();
-        };
-        res.on("data", (chunk: Buffer) => {
-          if (settled) return;
-          const room = maxResponseBytes - size;
-          chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-          size += Math.min(chunk.length, room);
-          if (size >= maxResponseBytes) done();
         });
-        res.on("end", done);
         return;
       }
       if (status >= 200 && status < 300) {
@@ -289,23 +279,31 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
         cleanup();
         return;
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const done = () => {
+      readBounded(res, maxResponseBytes, () => settled, (chunks) => {
         const snippet = bodySnippet(chunks);
         settle(`HTTP ${status}${snippet ? `: ${snippet}` : ""}`);
         cleanup();
-      };
-      res.on("data", (chunk: Buffer) => {
-        if (settled) return;
-        const room = maxResponseBytes - size;
-        chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-        size += Math.min(chunk.length, room);
-        if (size >= maxResponseBytes) done();
       });
-      res.on("end", done);
     });
 
     req.end(payload);
   });
+}
+
+/**
+ * Reads a response body up to `max` bytes, then calls `done` with what it
+ * read: at the limit or at the end of the body, whichever comes first (and
+ * nothing more once the outcome is settled).
+ */
+function readBounded(res: http.IncomingMessage, max: number, settled: () => boolean, done: (chunks: Buffer[]) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on("data", (chunk: Buffer) => {
+    if (settled()) return;
+    const room = max - size;
+    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+    size += Math.min(chunk.length, room);
+    if (size >= max) done(chunks);
+  });
+  res.on("end", () => done(chunks));
 }
