@@ -9,6 +9,7 @@
 // is open and the tab visible. Account admins are not offered the view (the
 // API refuses them streams).
 import { ApiError, isAbort } from "./api.ts";
+import { copyButton } from "./copy-button.ts";
 import { byId, h, messageBox, replace } from "./dom.ts";
 import { EMPTY_FILTERS, filtersToParams } from "./filter-state.ts";
 import { actionLabel, formatLocal, formatNumber, formatRelative, humanize, shortId } from "./format.ts";
@@ -737,35 +738,6 @@ async function openForm(): Promise<void> {
 // The https stream's signing secret: shown once
 // ---------------------------------------------------------------------------
 
-function copyButton(secret: string, code: HTMLElement): HTMLButtonElement {
-  const button = h("button", { type: "button", className: "ghost small", id: "stream-secret-copy", "aria-label": "Copy the signing secret" }, "Copy");
-  const say = (text: string) => {
-    button.textContent = text;
-    setTimeout(() => {
-      button.textContent = "Copy";
-    }, 2_000);
-  };
-  const select = () => {
-    const range = document.createRange();
-    range.selectNodeContents(code);
-    const selection = getSelection();
-    selection?.removeAllRanges();
-    selection?.addRange(range);
-  };
-  button.addEventListener("click", () => {
-    // The clipboard needs a secure context (https or localhost); else the secret is selected for Ctrl+C.
-    if (!navigator.clipboard) {
-      select();
-      say("Press Ctrl+C");
-      return;
-    }
-    navigator.clipboard.writeText(secret).then(() => say("Copied"), () => {
-      select();
-      say("Press Ctrl+C");
-    });
-  });
-  return button;
-}
 
 function showSecret(created: CreatedLogStream): void {
   const root = document.getElementById("stream-secret-root");
@@ -776,7 +748,7 @@ function showSecret(created: CreatedLogStream): void {
     h("p", {}, h("strong", {}, "Shown once: copy it now. "),
       "Your receiver checks each batch's ", h("code", {}, "Audit-Trail-Signature"), " header (HMAC-SHA256 of the body) with it. ",
       "This page does not keep it and cannot show it again; for a new secret, create a new stream."),
-    h("div", { className: "secret-row" }, code, copyButton(created.secret, code)),
+    h("div", { className: "secret-row" }, code, copyButton(created.secret, code, { id: "stream-secret-copy", label: "Copy the signing secret" })),
     h("div", { className: "form-actions" },
       h("button", { type: "button", className: "primary", id: "stream-secret-done", onclick: () => dismissSecret(true) }, "I have stored the secret"))));
   root.querySelector<HTMLElement>("#stream-secret-title")?.focus();

@@ -7,6 +7,7 @@
 // sealStatus, a network error), the line is left out: the page works
 // without it, and the list's own requests report what needs reporting.
 import { isAbort } from "./api.ts";
+import { copyButton } from "./copy-button.ts";
 import { byId, h, replace } from "./dom.ts";
 import { formatLocal, formatNumber, formatRelative } from "./format.ts";
 import { fetchSealStatus, type SealStatus } from "./seal-queries.ts";
@@ -71,35 +72,6 @@ function verificationLine(status: SealStatus): HTMLElement {
     h("span", { className: "seal-mark", "aria-hidden": "true" }, "!"), h("span", {}, "Verified ", instant(at, true), `: ${findings.join(", ")}`));
 }
 
-function copyButton(hash: string, code: HTMLElement): HTMLButtonElement {
-  const button = h("button", { type: "button", className: "ghost small", id: "seal-copy", "aria-label": "Copy the seal's hash" }, "Copy");
-  const say = (text: string) => {
-    button.textContent = text;
-    setTimeout(() => {
-      button.textContent = "Copy";
-    }, 2_000);
-  };
-  const select = () => {
-    const range = document.createRange();
-    range.selectNodeContents(code);
-    const selection = getSelection();
-    selection?.removeAllRanges();
-    selection?.addRange(range);
-  };
-  button.addEventListener("click", () => {
-    // The clipboard needs a secure context (https or localhost); else the hash is selected for Ctrl+C.
-    if (!navigator.clipboard) {
-      select();
-      say("Press Ctrl+C");
-      return;
-    }
-    navigator.clipboard.writeText(hash).then(() => say("Copied"), () => {
-      select();
-      say("Press Ctrl+C");
-    });
-  });
-  return button;
-}
 
 function popover(status: SealStatus): HTMLElement[] {
   const parts: HTMLElement[] = [];
@@ -109,7 +81,7 @@ function popover(status: SealStatus): HTMLElement[] {
     parts.push(
       h("p", { id: "seal-newest" }, h("strong", {}, `Seal #${seq}`),
         status.newestSealedAt ? h("span", { className: "muted" }, " · made ", instant(status.newestSealedAt, false)) : null),
-      h("div", { className: "seal-hash-row" }, code, copyButton(hash, code)),
+      h("div", { className: "seal-hash-row" }, code, copyButton(hash, code, { id: "seal-copy", label: "Copy the seal's hash" })),
       h("p", { className: "small" }, ANCHOR_SENTENCE),
     );
   } else {
