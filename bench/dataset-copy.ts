@@ -32,3 +32,22 @@ export async function copyDataset(server: BenchServer, template: string, databas
     await c.end();
   }
 }
+
+/**
+ * The data set's entries carry made-up transaction ids (read-dataset.sql):
+ * all of them must lie below the xmin horizon, as real history does, or a
+ * consumer of the log (the detectors, the sealer, a stream) would wait for
+ * them or take them for new. A young cluster is moved past them, one
+ * committed transaction id at a time. Returns how many ids it moved.
+ */
+export async function moveXidsPastDataset(ctl: pg.Client, log: (xids: number) => void): Promise<number> {
+  const horizon = (await ctl.query<{ h: string }>("select audit_private.current_horizon()::text as h")).rows[0]!.h;
+  const { rows } = await ctl.query<{ m: string | null }>("select max(transaction_id)::text as m from audit.log where transaction_id >= $1", [horizon]);
+  if (rows[0]!.m === null) return 0;
+  const xids = Number(BigInt(rows[0]!.m) - BigInt(horizon)) + 1;
+  log(xids);
+  await ctl.query("set synchronous_commit = off");
+  await ctl.query(`do $$ begin for i in 1..${xids} loop perform pg_current_xact_id(); commit; end loop; end $$`);
+  await ctl.query("reset synchronous_commit");
+  return xids;
+}

@@ -30,7 +30,7 @@ import type { Logger } from "../src/log.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import { benchDir, dropDatabase, type BenchServer } from "./server.ts";
 import { median, percentile, round, sleep } from "./stats.ts";
-import { connect, copyDataset } from "./dataset-copy.ts";
+import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 
 /** The issue's targets; renderDetect judges them. */
 export const DETECT_TARGETS = {
@@ -457,21 +457,9 @@ export async function measureDetect(server: BenchServer, ds: ReadDataset, opts: 
     }
     const app = new Application(tenants);
 
-    // The data set's entries carry made-up transaction ids (read-dataset.sql):
-    // all of them must lie below the horizon, as real history does, or a
-    // round would consume them. A young cluster is moved past them.
-    let xidsAdvanced = 0;
-    {
-      const horizon = (await ctl.query<{ h: string }>("select audit_private.current_horizon()::text as h")).rows[0]!.h;
-      const { rows } = await ctl.query<{ m: string | null }>("select max(transaction_id)::text as m from audit.log where transaction_id >= $1", [horizon]);
-      if (rows[0]!.m !== null) {
-        xidsAdvanced = Number(BigInt(rows[0]!.m) - BigInt(horizon)) + 1;
-        logger.info({ xids: xidsAdvanced }, "detect: moving the cluster's transaction ids past the data set's");
-        await ctl.query("set synchronous_commit = off");
-        await ctl.query(`do $$ begin for i in 1..${xidsAdvanced} loop perform pg_current_xact_id(); commit; end loop; end $$`);
-        await ctl.query("reset synchronous_commit");
-      }
-    }
+    // History below the horizon, as real history is (dataset-copy.ts).
+    const xidsAdvanced = await moveXidsPastDataset(ctl, (xids) =>
+      logger.info({ xids }, "detect: moving the cluster's transaction ids past the data set's"));
     // The detectors start at the horizon: the data set's history is not theirs to consume.
     await ctl.query("select audit_private.register_consumer('detectors')");
     await ctl.query("update audit_private.log_consumers set watermark = audit_private.current_horizon() where consumer = 'detectors'");

@@ -32,7 +32,7 @@ import { benchDir, dropDatabase, workDir, type BenchServer } from "./server.ts";
 import { median, percentile, round, sleep } from "./stats.ts";
 import { fixtureSize, jobsConsumed, loadFixture, resetWorkload } from "./write-database.ts";
 import { runPgbench, transactionTypes, type FixtureSize } from "./workload.ts";
-import { connect, copyDataset } from "./dataset-copy.ts";
+import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { readTransactionLog, type LoggedTransaction } from "./load-writer.ts";
 
 /** The issue's target; renderSeal judges it (full mode only). */
@@ -276,21 +276,9 @@ export async function measureSeal(server: BenchServer, ds: ReadDataset, opts: Se
   const ctl = await connect(url, "audit-trail-bench");
   const clients: pg.Client[] = [];
   try {
-    // The data set's entries carry made-up transaction ids (read-dataset.sql):
-    // all of them must lie below the horizon, as real history does, or the
-    // sealer would stop short of them. A young cluster is moved past them (as detect.ts does).
-    let xidsAdvanced = 0;
-    {
-      const horizon = (await ctl.query<{ h: string }>("select audit_private.current_horizon()::text as h")).rows[0]!.h;
-      const { rows } = await ctl.query<{ m: string | null }>("select max(transaction_id)::text as m from audit.log where transaction_id >= $1", [horizon]);
-      if (rows[0]!.m !== null) {
-        xidsAdvanced = Number(BigInt(rows[0]!.m) - BigInt(horizon)) + 1;
-        logger.info({ xids: xidsAdvanced }, "seal: moving the cluster's transaction ids past the data set's");
-        await ctl.query("set synchronous_commit = off");
-        await ctl.query(`do $$ begin for i in 1..${xidsAdvanced} loop perform pg_current_xact_id(); commit; end loop; end $$`);
-        await ctl.query("reset synchronous_commit");
-      }
-    }
+    // History below the horizon, as real history is (dataset-copy.ts).
+    const xidsAdvanced = await moveXidsPastDataset(ctl, (xids) =>
+      logger.info({ xids }, "seal: moving the cluster's transaction ids past the data set's"));
 
     // --- 1. Sealing the whole history
     // Prior seals go (maintenance, as the owner), and the consumer starts at the oldest transaction.

@@ -39,7 +39,7 @@ import type { Logger } from "../src/log.ts";
 import type { LogStreamWorker } from "../src/streams/stream-worker.ts";
 import { STREAM_ID_HEADER } from "../src/streams/destinations/https.ts";
 import { verifyWebhookSignature, SIGNATURE_HEADER } from "../src/server/webhooks/signature.ts";
-import { connect, copyDataset } from "./dataset-copy.ts";
+import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { countCpu, type CpuShares } from "./load-cpu.ts";
 import { clusterCpuSeconds, statFields } from "./server-cpu.ts";
 import { runWriter, type WriterFigures } from "./load-writer.ts";
@@ -910,21 +910,9 @@ export async function measureStream(server: BenchServer, ds: ReadDataset, opts: 
   };
 
   try {
-    // The data set's entries carry made-up transaction ids (read-dataset.sql):
-    // all of them must lie below the horizon, as real history does, or the
-    // stream would wait for them. A young cluster is moved past them (as seal.ts does).
-    let xidsAdvanced = 0;
-    {
-      const horizon = (await ctl.query<{ h: string }>("select audit_private.current_horizon()::text as h")).rows[0]!.h;
-      const { rows } = await ctl.query<{ m: string | null }>("select max(transaction_id)::text as m from audit.log where transaction_id >= $1", [horizon]);
-      if (rows[0]!.m !== null) {
-        xidsAdvanced = Number(BigInt(rows[0]!.m) - BigInt(horizon)) + 1;
-        logger.info({ xids: xidsAdvanced }, "stream: moving the cluster's transaction ids past the data set's");
-        await ctl.query("set synchronous_commit = off");
-        await ctl.query(`do $$ begin for i in 1..${xidsAdvanced} loop perform pg_current_xact_id(); commit; end loop; end $$`);
-        await ctl.query("reset synchronous_commit");
-      }
-    }
+    // History below the horizon, as real history is (dataset-copy.ts).
+    const xidsAdvanced = await moveXidsPastDataset(ctl, (xids) =>
+      logger.info({ xids }, "stream: moving the cluster's transaction ids past the data set's"));
 
     // --- 1. Catch-up: the largest tenant's newest `backlog` entries
     const { rows: largest } = await ctl.query<{ id: string; rank: number }>("select id::text, rank from bench.r_tenants order by rank limit 1");
