@@ -44,6 +44,8 @@ export interface Config {
   webhookRetryBaseMs: number;
   /** Pause between two runs of the security detectors (audit.detect()), in milliseconds. */
   detectIntervalMs: number;
+  /** Pause between two passes of the rollups' consumer (audit.refresh_rollups()), in milliseconds. */
+  rollupIntervalMs: number;
   /** Deadline of one log stream delivery (a batch to a receiver), in milliseconds. */
   streamTimeoutMs: number;
   /** Pause between two looks at a caught-up log stream, in milliseconds: about the lag a live stream keeps. */
@@ -257,6 +259,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     webhookPollMs: parseInteger(nonEmpty(env, "WEBHOOK_POLL_MS"), "WEBHOOK_POLL_MS", 2_000, 50, 600_000),
     webhookRetryBaseMs: parseInteger(nonEmpty(env, "WEBHOOK_RETRY_BASE_MS"), "WEBHOOK_RETRY_BASE_MS", 30_000, 10, 3_600_000),
     detectIntervalMs: parseInteger(nonEmpty(env, "DETECT_INTERVAL_MS"), "DETECT_INTERVAL_MS", 15_000, 100, 86_400_000),
+    rollupIntervalMs: parseInteger(nonEmpty(env, "ROLLUP_INTERVAL_MS"), "ROLLUP_INTERVAL_MS", 1_000, 100, 3_600_000),
     streamTimeoutMs: parseInteger(nonEmpty(env, "STREAM_TIMEOUT_MS"), "STREAM_TIMEOUT_MS", 10_000, 100, 120_000),
     streamPollMs: parseInteger(nonEmpty(env, "STREAM_POLL_MS"), "STREAM_POLL_MS", 1_000, 50, 600_000),
     streamRetryBaseMs: parseInteger(nonEmpty(env, "STREAM_RETRY_BASE_MS"), "STREAM_RETRY_BASE_MS", 1_000, 10, 3_600_000),

@@ -490,10 +490,11 @@ begin
        where n.value is distinct from to_jsonb(old) -> n.key;
       if changed is not null then
         insert into audit.maintenance_journal (tenant_id, entry_id, entry_transaction_id, new_tenant_id, new_transaction_id,
-                                               operation, changed_columns, reason)
+                                               operation, changed_columns, reason, entry_occurred_at, new_occurred_at)
         values (old.tenant_id, old.id, old.transaction_id,
                 nullif(new.tenant_id, old.tenant_id), nullif(new.transaction_id, old.transaction_id),
-                'update', changed, audit_private.maintenance_reason());
+                'update', changed, audit_private.maintenance_reason(),
+                old.occurred_at, nullif(new.occurred_at, old.occurred_at));
         -- An update that moves the entry to another partition is also a
         -- delete there (PostgreSQL fires its BEFORE DELETE triggers): one row.
         perform set_config('audit.journaled_entry', old.id::text, true);
@@ -503,8 +504,8 @@ begin
     if current_setting('audit.journaled_entry', true) = old.id::text then
       perform set_config('audit.journaled_entry', '', true);
     else
-      insert into audit.maintenance_journal (tenant_id, entry_id, entry_transaction_id, operation, reason)
-      values (old.tenant_id, old.id, old.transaction_id, 'delete', audit_private.maintenance_reason());
+      insert into audit.maintenance_journal (tenant_id, entry_id, entry_transaction_id, operation, reason, entry_occurred_at)
+      values (old.tenant_id, old.id, old.transaction_id, 'delete', audit_private.maintenance_reason(), old.occurred_at);
     end if;
     return old;
   end if;
@@ -513,7 +514,7 @@ begin
           hint = 'Maintenance (e.g. erasing a deleted tenant) runs as the owner with: set local audit.maintenance = ''on'' and set local audit.maintenance_reason = ''why''';
 end
 $function$;
-comment on function audit_private.refuse_log_change() is 'Keeps audit.log append-only; in the owner''s maintenance, journals each changed or deleted entry in audit.maintenance_journal (moves between partitions aside).';
+comment on function audit_private.refuse_log_change() is 'Keeps audit.log append-only; in the owner''s maintenance, journals each changed or deleted entry in audit.maintenance_journal (moves between partitions aside), with when it occurred (before and after) so that the rollups recount its day.';
 
 create or replace function audit_private.refuse_log_truncate()
  returns trigger

@@ -1,6 +1,6 @@
 -- Reading the log in commit order: one mechanism for every consumer
 --
--- A watermark per consumer (detectors, seals, each log stream; later rollups), rounds bounded by the xmin horizon
+-- A watermark per consumer (detectors, seals, each log stream, rollups), rounds bounded by the xmin horizon
 -- (audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),
 -- the BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.
 --
@@ -21,7 +21,7 @@ create table audit_private.log_consumers (
   constraint log_consumers_pkey primary key (consumer),
   constraint log_consumers_consumer_check check ((consumer ~ '^[a-z][a-z0-9_]{0,62}$'::text))
 );
-comment on table audit_private.log_consumers is 'One row per consumer of audit.log in commit order (the detectors, the seals, each log stream as stream_<id>; later rollups): its position, a transaction id below which every entry has been consumed (and, for streams, the entries of that transaction up to after_id), and what its rounds did. Advanced only by audit_private.end_round(), in the same transaction as the consumer''s output.';
+comment on table audit_private.log_consumers is 'One row per consumer of audit.log in commit order (the detectors, the seals, each log stream as stream_<id>, the rollups): its position, a transaction id below which every entry has been consumed (and, for streams, the entries of that transaction up to after_id), and what its rounds did. Advanced only by audit_private.end_round(), in the same transaction as the consumer''s output.';
 comment on column audit_private.log_consumers.watermark is 'Every entry with transaction_id below this has been consumed; no entry below it can still appear (it was at or below the xmin horizon when stored).';
 comment on column audit_private.log_consumers.after_id is 'For consumers that advance entry by entry (log streams): of the transaction at the watermark, the entries with id up to this one are consumed too. Null: none of them (the detectors and seals consume whole transactions).';
 

@@ -22,6 +22,8 @@ create table audit.maintenance_journal (
   changed_by text default CURRENT_USER not null,
   changed_at timestamp with time zone default now() not null,
   transaction_id bigint default txid_current() not null,
+  entry_occurred_at timestamp with time zone,
+  new_occurred_at timestamp with time zone,
   constraint maintenance_journal_pkey primary key (tenant_id, id),
   constraint maintenance_journal_operation_check check ((operation = any (array['update'::text, 'delete'::text])))
 );
@@ -36,6 +38,8 @@ comment on column audit.maintenance_journal.reason is 'Why: the maintenance tran
 comment on column audit.maintenance_journal.changed_by is 'The database role that made the change.';
 comment on column audit.maintenance_journal.changed_at is 'When (the maintenance transaction''s start).';
 comment on column audit.maintenance_journal.transaction_id is 'The maintenance transaction: the sealer reads the journal in commit order by it, like the log.';
+comment on column audit.maintenance_journal.entry_occurred_at is 'The changed entry''s occurred_at before the change (null in rows journaled before migration 000018): the rollups recount its UTC day.';
+comment on column audit.maintenance_journal.new_occurred_at is 'The entry''s occurred_at after an update that changed it.';
 create index maintenance_journal_tenant_entry_idx on audit.maintenance_journal using btree (tenant_id, entry_id);
 create index maintenance_journal_transaction_id_brin_idx on audit.maintenance_journal using brin (transaction_id int8_minmax_multi_ops);
 

@@ -149,3 +149,32 @@ export function resolvedToParams(r: PageResolvedFilters): URLSearchParams {
   if (r.alertId) p.set(ALERT_PARAM, r.alertId);
   return p;
 }
+
+/** The arguments of `activityCounts` for these filters (its bucket aside). */
+export interface ActivityCountsArgs {
+  fromTime: string;
+  toTime: string | null;
+  resourceTypes: string[] | null;
+  actions: string[] | null;
+  events: string[] | null;
+  actorIds: string[] | null;
+}
+
+/**
+ * The same filters as `activityCounts` arguments, which count from the
+ * rollups (fast on any size of log) and from the log where they must; null
+ * when a filter is one it does not take (an entity, a name, an alert) or the
+ * range has no start: the log's own aggregates answer those.
+ */
+export function toActivityCountsArgs(r: PageResolvedFilters): ActivityCountsArgs | null {
+  if (!r.from || r.entityId || r.entityLabel || r.alertId) return null;
+  const event = r.action && isEventName(r.action) ? r.action : null;
+  return {
+    fromTime: r.from,
+    toTime: r.to,
+    resourceTypes: r.resourceType ? [r.resourceType] : null,
+    actions: r.action && !event ? [r.action] : null,
+    events: event ? [event] : null,
+    actorIds: r.actorId ? [r.actorId] : null,
+  };
+}

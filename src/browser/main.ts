@@ -10,14 +10,14 @@ import { byId, h, messageBox, replace } from "./dom.ts";
 import { runExport, runProof } from "./export.ts";
 import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
-  resolveFilters, resolvedToParams, toGraphQLFilter, type Filters, type RangeKey,
+  resolveFilters, resolvedToParams, toActivityCountsArgs, toGraphQLFilter, type Filters, type RangeKey,
 } from "./filter-state.ts";
 import { KIND_GROUPS, KIND_TAGS, accessResources, eventsByKind, kindOfEntry } from "./event-kinds.ts";
 import {
   actionLabel, describeActor, entityName, formatLocal, formatNumber, formatRelative, humanize, isoToLocalInput, localInputToIso, shortId,
 } from "./format.ts";
 import {
-  fetchAccountNames, fetchActivity, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
+  fetchAccountNames, fetchActivity, fetchActivityCounts, fetchActivityTotal, fetchActors, fetchCatalogue, fetchMatchCount, fetchPage,
   type Actor, type Bucket, type BucketSize, type CatalogueEvent, type ListedEntry, type MatchCount,
 } from "./queries.ts";
 import { configureLogStreams, hideLogStreams, isLogStreamsPath, offerLogStreams, showLogStreams } from "./log-streams.ts";
@@ -495,7 +495,10 @@ function renderCount(matches: MatchCount): void {
 }
 
 function loadCount(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
-  fetchMatchCount(token, filter, signal).then((matches) => {
+  // From the rollups (exact, and fast on any size of log) when the filters
+  // allow; the capped count of the log otherwise.
+  const countArgs = toActivityCountsArgs(state.resolved);
+  (countArgs ? fetchActivityTotal(token, countArgs, signal) : fetchMatchCount(token, filter, signal)).then((matches) => {
     renderCount(matches);
     // The export's progress shows "n of m" only when m is exact.
     renderExport(matches.isCapped ? undefined : matches.count);
@@ -504,7 +507,8 @@ function loadCount(token: string, filter: Record<string, unknown>, signal: Abort
 
 function loadSummaries(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
   const size = bucketSizeFor(state.resolved.from, state.resolved.to);
-  fetchActivity(token, filter, size, signal).then((buckets) => {
+  const countArgs = toActivityCountsArgs(state.resolved);
+  (countArgs ? fetchActivityCounts(token, countArgs, size, signal) : fetchActivity(token, filter, size, signal)).then((buckets) => {
     const resolved = state.resolved;
     chartData = { buckets, size, from: resolved.from, to: resolved.to };
     drawChart();

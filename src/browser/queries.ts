@@ -1,6 +1,7 @@
 // The GraphQL operations of the page, with the shapes they return.
 import type { AuditEntry } from "../shared/entry.ts";
 import { graphql } from "./api.ts";
+import type { ActivityCountsArgs } from "./filter-state.ts";
 
 export interface CatalogueEvent {
   event: string;
@@ -107,6 +108,36 @@ export async function fetchActivity(token: string, filter: Record<string, unknow
     resourceType: g.keys[1] ?? "",
     count: Number(g.count),
   }));
+}
+
+const activityCounts = (operation: "ActivityChart" | "ActivityTotal") => `query ${operation}($fromTime: Datetime!, $toTime: Datetime, $bucket: String, $resourceTypes: [String],
+    $actions: [String], $events: [String], $actorIds: [UUID], $byKind: Boolean) {
+  activityCounts(fromTime: $fromTime, toTime: $toTime, bucket: $bucket, resourceTypes: $resourceTypes, actions: $actions,
+                 events: $events, actorIds: $actorIds, byKind: $byKind) { periodStart resourceType entries }
+}`;
+
+type ActivityCountRow = { periodStart: string | null; resourceType: string | null; entries: string };
+
+/** The chart's buckets from `activityCounts` (rollups where they answer): per period and resource type. */
+export async function fetchActivityCounts(token: string, args: ActivityCountsArgs, size: BucketSize, signal?: AbortSignal): Promise<Bucket[]> {
+  const data = await graphql<{ activityCounts: ActivityCountRow[] }>(activityCounts("ActivityChart"), { ...args, bucket: size, byKind: true }, token, signal);
+  // One row per period, resource type, action and event: summed per resource type.
+  const byKey = new Map<string, Bucket>();
+  for (const row of data.activityCounts) {
+    const start = new Date(row.periodStart ?? 0).toISOString();
+    const resourceType = row.resourceType ?? "";
+    const key = `${start}|${resourceType}`;
+    const bucket = byKey.get(key);
+    if (bucket) bucket.count += Number(row.entries);
+    else byKey.set(key, { start, resourceType, count: Number(row.entries) });
+  }
+  return [...byKey.values()];
+}
+
+/** An exact count from `activityCounts`: never capped, whatever the size of the log. */
+export async function fetchActivityTotal(token: string, args: ActivityCountsArgs, signal?: AbortSignal): Promise<MatchCount> {
+  const data = await graphql<{ activityCounts: ActivityCountRow[] }>(activityCounts("ActivityTotal"), { ...args, bucket: "total", byKind: false }, token, signal);
+  return { count: Number(data.activityCounts[0]?.entries ?? 0), isCapped: false };
 }
 
 export async function fetchActors(token: string, filter: Record<string, unknown>, signal?: AbortSignal): Promise<Actor[]> {

@@ -3,14 +3,15 @@
 // then the HTTP server (GraphQL, GraphiQL, health check); then, in the
 // background, moves entries out of the default partition and keeps
 // partitions ahead daily, runs the security detectors every
-// DETECT_INTERVAL_MS and posts their webhooks, delivers the tenants' log
-// streams, seals the log every
+// DETECT_INTERVAL_MS and posts their webhooks, keeps the rollups behind the
+// charts every ROLLUP_INTERVAL_MS, delivers the tenants' log streams, seals the log every
 // SEAL_INTERVAL_MS and verifies the seals every VERIFY_INTERVAL_MS; stops
 // cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
 import { startDetection } from "../db/detection.ts";
+import { startRollups } from "../db/rollups.ts";
 import { resolveSealKeys } from "../sealing/key-config.ts";
 import { startSealing } from "../sealing/sealer.ts";
 import { startVerification } from "../sealing/verification-loop.ts";
@@ -116,6 +117,10 @@ async function main(): Promise<void> {
     // log's new entries every DETECT_INTERVAL_MS (audit.detect()).
     const detection = startDetection({ connectionString: db.ownerUrl, intervalMs: config.detectIntervalMs, logger });
     steps.unshift({ name: "detection", run: () => detection.stop() });
+    // The rollups behind the charts and counts (audit.refresh_rollups()),
+    // every ROLLUP_INTERVAL_MS: the less they trail, the less a chart counts live.
+    const rollups = startRollups({ connectionString: db.ownerUrl, intervalMs: config.rollupIntervalMs, logger });
+    steps.unshift({ name: "rollups", run: () => rollups.stop() });
     // ... and the outbox's deliveries are posted to the tenants' webhook endpoints.
     const webhooks = new WebhookWorker({
       connectionString: db.ownerUrl,

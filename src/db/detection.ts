@@ -6,6 +6,7 @@
 import pg from "pg";
 import type { Logger } from "../log.ts";
 import { startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
+import { consumerLag, lagMessage, type ConsumerLag } from "./consumer-lag.ts";
 
 /** What one call of audit.detect() did. */
 export interface DetectionRound {
@@ -15,12 +16,7 @@ export interface DetectionRound {
 }
 
 /** The detectors' consumer, as audit.log_consumers() reports it. */
-export interface DetectionLag {
-  pendingEntries: number;
-  lagSeconds: number;
-  oldestTransactionPid: number | null;
-  oldestTransactionAgeSeconds: number | null;
-}
+export type DetectionLag = ConsumerLag;
 
 export async function detectOnce(client: pg.ClientBase): Promise<DetectionRound> {
   const started = performance.now();
@@ -28,18 +24,8 @@ export async function detectOnce(client: pg.ClientBase): Promise<DetectionRound>
   return { changed: rows[0]?.changed ?? null, ms: Math.round(performance.now() - started) };
 }
 
-export async function detectionLag(client: pg.ClientBase): Promise<DetectionLag | null> {
-  const { rows } = await client.query<{ pending_entries: string; lag_seconds: string; oldest_transaction_pid: number | null; oldest_transaction_age_seconds: string | null }>(
-    "select pending_entries, lag_seconds, oldest_transaction_pid, oldest_transaction_age_seconds from audit.log_consumers() where consumer = 'detectors'",
-  );
-  const r = rows[0];
-  if (!r) return null;
-  return {
-    pendingEntries: Number(r.pending_entries),
-    lagSeconds: Number(r.lag_seconds),
-    oldestTransactionPid: r.oldest_transaction_pid,
-    oldestTransactionAgeSeconds: r.oldest_transaction_age_seconds === null ? null : Number(r.oldest_transaction_age_seconds),
-  };
+export function detectionLag(client: pg.ClientBase): Promise<DetectionLag | null> {
+  return consumerLag(client, "detectors");
 }
 
 export interface DetectionLoopOptions {
@@ -82,12 +68,7 @@ export function startDetection(options: DetectionLoopOptions): DetectionLoop {
       if (rounds % lagEvery === 0) {
         const lag = await detectionLag(client);
         if (lag && lag.lagSeconds > warnLag) {
-          log.warn(
-            { ...lag },
-            lag.oldestTransactionPid !== null
-              ? `detection lags ${lag.lagSeconds} s: a transaction open for ${lag.oldestTransactionAgeSeconds} s (pid ${lag.oldestTransactionPid}) holds the xmin horizon back`
-              : `detection lags ${lag.lagSeconds} s`,
-          );
+          log.warn({ ...lag }, lagMessage("detection", lag));
         }
       }
       return result;

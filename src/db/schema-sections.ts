@@ -16,6 +16,7 @@ export type SectionFile =
   | "security-monitoring.sql"
   | "tamper-evidence.sql"
   | "log-streams.sql"
+  | "rollups.sql"
   | "api.sql";
 
 export interface Section {
@@ -74,7 +75,7 @@ export const SECTIONS: readonly Section[] = [
   {
     file: "log-consumers.sql",
     title: "Reading the log in commit order: one mechanism for every consumer",
-    about: "A watermark per consumer (detectors, seals, each log stream; later rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
+    about: "A watermark per consumer (detectors, seals, each log stream, rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
   },
   {
     file: "security-monitoring.sql",
@@ -90,6 +91,11 @@ export const SECTIONS: readonly Section[] = [
     file: "log-streams.sql",
     title: "Log streams: each tenant's log delivered to its SIEM, bucket or files",
     about: "audit.log_streams (destination, format, filter, delivery status; secrets apart), the tenant admins' mutations\n(create, update, pause, resume, replay, delete: each an audited event), the worker's read under row-level\nsecurity (audit.log_stream_entries) and its claim / advance / fail. A stream's position is a log consumer\n(log-consumers.sql) that can stop inside a transaction (after_id).",
+  },
+  {
+    file: "rollups.sql",
+    title: "Rollups: the charts' and counts' numbers, kept by a consumer of the log",
+    about: "audit.tenant_rollups (per tenant, UTC day and hour, resource type, action and event) and\naudit.account_rollups (per account and day), kept by audit.refresh_rollups() (the consumer 'rollups', which\nalso recounts the days journaled maintenance changed) and audit.rebuild_rollups(); audit.activity_counts()\nanswers from them for whole periods below the watermark and counts the rest live, in one snapshot.",
   },
   {
     file: "api.sql",
@@ -163,6 +169,11 @@ const STREAM_FUNCTIONS = new Set([
   "audit_private.fail_log_stream",
 ]);
 const STREAM_TABLES = new Set(["audit.log_streams", "audit_private.log_stream_secrets"]);
+const ROLLUP_FUNCTIONS = new Set([
+  "audit.refresh_rollups", "audit.rebuild_rollups", "audit.activity_counts", "audit.rollup_position",
+  "audit_private.stage_rollup_counts", "audit_private.apply_rollup_counts", "audit_private.rollup_work_tables",
+]);
+const ROLLUP_TABLES = new Set(["audit.tenant_rollups", "audit.account_rollups"]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
 const MONITORING_TABLES = new Set([
   "audit.detector_settings", "audit.alerts", "audit.webhook_endpoints", "audit_private.webhook_secrets",
@@ -209,6 +220,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (MONITORING_TABLES.has(qualified)) return "security-monitoring.sql";
       if (TAMPER_TABLES.has(qualified)) return "tamper-evidence.sql";
       if (STREAM_TABLES.has(qualified)) return "log-streams.sql";
+      if (ROLLUP_TABLES.has(qualified)) return "rollups.sql";
       break;
     case "table-security":
       // The log's policies and grants are the scope; other tables' stay with them.
@@ -227,6 +239,7 @@ export function sectionOf(ref: ObjectRef): SectionFile {
       if (MONITORING_FUNCTIONS.has(qualified)) return "security-monitoring.sql";
       if (TAMPER_FUNCTIONS.has(qualified)) return "tamper-evidence.sql";
       if (STREAM_FUNCTIONS.has(qualified)) return "log-streams.sql";
+      if (ROLLUP_FUNCTIONS.has(qualified)) return "rollups.sql";
       // The compiled capture of a table and operation (capture_function_name()).
       if (ref.kind === "trigger-function" && ref.schema === "audit_private" && /^capture_.+_(insert|update|delete)$/.test(ref.name)) {
         return "audit-capture-compiled.sql";

@@ -1,6 +1,7 @@
-// The count above the list: the API's capped count, so that it stays cheap
-// on a large log ("10,000+" beyond the cap, exact below it, with thousands
-// separators), asked for together with the first page rather than after it,
+// The count above the list: exact from `activityCounts` (the rollups, cheap
+// on any size of log) when the filters allow, the API's capped count
+// otherwise ("10,000+" beyond the cap, exact below it), with thousands
+// separators, asked for together with the first page rather than after it,
 // and never the exact totalCount on the page's paths.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { Page, Route } from "playwright-core";
@@ -37,7 +38,7 @@ describe("the count", () => {
     let firstPageHeld = false;
     let countWhileFirstPageHeld = false;
     const operations = recordOperations(page, async (name) => {
-      if (name === "AuditLogCount") countRequested();
+      if (name === "ActivityTotal") countRequested();
       if (name === "AuditLogPage" && !firstPageHeld) {
         // Hold the first page back: a page that asks for its count only once
         // the first page is in never sends the count meanwhile.
@@ -52,10 +53,19 @@ describe("the count", () => {
     expect(firstPageHeld).toBe(true);
     expect(countWhileFirstPageHeld).toBe(true);
 
-    // The default view, a filter, the next page, the chart, back to the default view.
+    // The default view, a filter, the next page, the chart, an entity (which
+    // the rollups do not count), back to the default view.
     await page.selectOption("#filter-resource", "process");
     await waitForList(page);
     await listedIds(page, true);
+    await page.waitForSelector("#chart[data-total]");
+    expect(operations.map((o) => o.name)).not.toContain("AuditLogCount");
+    expect(operations.map((o) => o.name)).not.toContain("AuditLogActivity");
+    await page.selectOption("#filter-resource", "");
+    await waitForList(page);
+    await page.fill("#filter-entity", h.seed.apiKeyId);
+    await page.press("#filter-entity", "Enter");
+    await waitForList(page);
     await page.waitForSelector("#chart[data-total]");
     await page.getByRole("button", { name: "Clear filters" }).first().click();
     await waitForList(page);
@@ -63,13 +73,14 @@ describe("the count", () => {
     await waitForList(page);
 
     const names = new Set(operations.map((o) => o.name));
-    for (const name of ["AuditLogPage", "AuditLogCount", "AuditLogActivity"]) expect(names).toContain(name);
+    for (const name of ["AuditLogPage", "ActivityTotal", "ActivityChart", "AuditLogCount", "AuditLogActivity"]) expect(names).toContain(name);
     for (const o of operations) expect(o.query, o.name).not.toMatch(/totalCount/);
     for (const o of operations.filter((o) => o.name === "AuditLogCount")) expect(o.query).toMatch(/cappedCount\s*{\s*count\s+isCapped\s*}/);
+    for (const o of operations.filter((o) => o.name === "ActivityTotal")) expect(o.query).toMatch(/activityCounts\(/);
     await context.close();
   });
 
-  test("shows '10,000+' when more entries match, and an exact count with thousands separators below the cap", async () => {
+  test("is exact beyond 10,000 from the rollups, '10,000+' for a filter only the log answers, with thousands separators", async () => {
     // 10,200 process edits and 1,234 settings changes in account Finance, ten days ago.
     const at = new Date(Date.now() - 10 * 24 * 3600_000).toISOString();
     for (const [n, resource, event, entity] of [
@@ -83,14 +94,14 @@ describe("the count", () => {
            from generate_series(1, $8::int) g`,
         [h.seed.tenantId, at, h.seed.finAccountId, h.seed.max.id, resource, entity, event, n]);
     }
+    // Rolled up (what the server's consumer does every ROLLUP_INTERVAL_MS).
+    await h.db.owner.query("select audit.refresh_rollups()");
     const { context, page } = await newPage(h);
     await signIn(h, page, h.tenantAdmin);
     const all = await expectedIds(h);
     expect(all.length).toBeGreaterThan(10_000);
-    expect(await shownCount(page)).toEqual({ count: 10_000, capped: true, text: "10,000+ entries" });
-    expect(await page.getAttribute("#count", "title")).toBe("More than 10,000 entries match. Narrow the filters for an exact count.");
-    await expect(listedCount(page)).rejects.toThrow(/capped/);
-    // The chart counts its own buckets: its total stays exact.
+    expect(await shownCount(page)).toEqual({ count: all.length, capped: false, text: `${all.length.toLocaleString("en-GB")} entries` });
+    expect(await page.getAttribute("#count", "title")).toBeNull();
     await page.waitForSelector("#chart[data-total]");
     expect(Number(await page.getAttribute("#chart", "data-total"))).toBe(all.length);
 
@@ -104,9 +115,17 @@ describe("the count", () => {
     expect(await page.getAttribute("#count", "title")).toBeNull();
     expect(await listedCount(page)).toBe(settings.length);
 
-    // An entity with exactly one entry: "1 entry".
+    // An entity (counted by the log, capped): the bulk's process has more than 10,000.
     await page.selectOption("#filter-resource", "");
     await waitForList(page);
+    await page.fill("#filter-entity", h.seed.processes.fin);
+    await page.press("#filter-entity", "Enter");
+    await waitForList(page);
+    expect(await shownCount(page)).toEqual({ count: 10_000, capped: true, text: "10,000+ entries" });
+    expect(await page.getAttribute("#count", "title")).toBe("More than 10,000 entries match. Narrow the filters for an exact count.");
+    await expect(listedCount(page)).rejects.toThrow(/capped/);
+
+    // An entity with exactly one entry: "1 entry".
     await page.fill("#filter-entity", h.seed.apiKeyId);
     await page.press("#filter-entity", "Enter");
     await waitForList(page);

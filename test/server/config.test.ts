@@ -146,6 +146,13 @@ describe("production switches", () => {
     expect(() => loadConfig({ DETECT_INTERVAL_MS: "99" })).toThrow(/^DETECT_INTERVAL_MS must be a whole number between 100 and 86400000, got "99"$/);
   });
 
+  it("rollups: a default of one second, a range and a clear message", () => {
+    expect(loadConfig({}).rollupIntervalMs).toBe(1_000);
+    expect(loadConfig({ ROLLUP_INTERVAL_MS: "60000" }).rollupIntervalMs).toBe(60_000);
+    expect(() => loadConfig({ ROLLUP_INTERVAL_MS: "50" })).toThrow(/^ROLLUP_INTERVAL_MS must be a whole number between 100 and 3600000, got "50"$/);
+    expect(() => loadConfig({ ROLLUP_INTERVAL_MS: "1m" })).toThrow(ConfigError);
+  });
+
   it("the demo loads on the embedded default, and on DATABASE_URL only with --demo", () => {
     expect(loadConfig({}).demo).toBe(true);
     expect(loadConfig({ DATABASE_URL: DB, JWT_SECRET: STRONG }).demo).toBe(false);

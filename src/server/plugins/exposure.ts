@@ -53,6 +53,9 @@ export const EXPOSED = new Set([
   "audit.resume_log_stream",
   "audit.replay_log_stream",
   "audit.delete_log_stream",
+  // rollups (migrations: rollups): the chart's and the page's counts, from
+  // the rollups where they can answer, from the log otherwise
+  "audit.activity_counts",
 ]);
 
 /** hidden: not in the API at all (columns of the scope, internals, secrets). */
@@ -406,6 +409,10 @@ export const AuditTagsPlugin = jsonPgSmartTags({
       "audit.log_streams_status": { tags: { behavior: ["-queryField -mutationField +typeField -filter -orderBy"] } },
       // Query: the tamper evidence of the admin's tenant (tenant and account admins; type SealStatus, seals.ts).
       "audit.seal_status": { tags: { behavior: ["+queryField -mutationField -typeField"] } },
+      // Query: counts per period and kind (a list: the function orders and bounds its rows).
+      "audit.activity_counts": {
+        tags: { name: "activityCounts", behavior: ["+queryField -mutationField -typeField -connection +list -listPagination -filter -order"] },
+      },
     },
   },
 });

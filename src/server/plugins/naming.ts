@@ -8,7 +8,7 @@ import "postgraphile";
 
 export const AuditNamingPlugin: GraphileConfig.Plugin = {
   name: "AuditNamingPlugin",
-  description: "Root field names auditLogs / auditEvents, and `id` instead of `rowId`.",
+  description: "Root field names auditLogs / auditEvents / activityCounts, and `id` instead of `rowId`.",
   version: "1.0.0",
   inflection: {
     replace: {
@@ -22,6 +22,11 @@ export const AuditNamingPlugin: GraphileConfig.Plugin = {
       // auditEvents, not auditEventsList
       allRowsList(_previous, _options, resource) {
         return this._allRows(resource);
+      },
+      // activityCounts, not activityCountsList (only list-returning functions
+      // are exposed as lists: nothing to tell apart)
+      customQueryListField(_previous, _options, details) {
+        return this.customQueryField(details);
       },
     },
   },
