@@ -71,7 +71,9 @@ describe("activityCounts", () => {
   it("is in the schema with its arguments and a record per period and kind", async () => {
     const d = await data(server, tenantAdmin(w.a), `{
       __type(name: "Query") { fields { name args { name } } }
+      record: __type(name: "ActivityCountsRecord") { fields { name } }
     }`);
+    expect(d.record.fields.map((f: { name: string }) => f.name).sort()).toEqual(["action", "entries", "event", "periodStart", "resourceType"]);
     const field = d.__type.fields.find((f: { name: string }) => f.name === "activityCounts");
     expect(field.args.map((a: { name: string }) => a.name), JSON.stringify(field.args)).toEqual([
       "fromTime", "toTime", "bucket", "tenantIds", "accountIds", "resourceTypes", "actions", "events", "actorIds", "byKind",

@@ -59,7 +59,7 @@ describe("schema", () => {
     ]);
     expect(d.__schema.subscriptionType).toBeNull();
     expect(d.__schema.queryType.fields.map((f: { name: string }) => f.name).sort()).toEqual(
-      ["auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"],
+      ["activityCounts", "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints"],
     );
     expect(d.auditLog.fields.map((f: { name: string }) => f.name).sort()).toEqual(
       [

@@ -145,7 +145,7 @@ describe("schema", () => {
       __schema { queryType { fields { name } } mutationType { fields { name } } types { name } }
     }`);
     expect(names(d.__schema.queryType.fields)).toEqual([
-      "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints",
+      "activityCounts", "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints",
     ]);
     expect(names(d.__schema.mutationType.fields)).toEqual([
       "acknowledgeSecurityAlert", "createLogStream", "createWebhookEndpoint", "deleteLogStream", "deleteWebhookEndpoint", "pauseLogStream",

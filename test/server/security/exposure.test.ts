@@ -77,7 +77,7 @@ describe("schema", () => {
     }`);
     // (and tamper evidence's three read-only fields: test/server/seals-api.test.ts)
     expect(names(d.__schema.queryType.fields)).toEqual([
-      "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints",
+      "activityCounts", "auditEvents", "auditLogs", "detectorSettings", "logStreams", "sealStatus", "sealVerifications", "seals", "securityAlerts", "webhookEndpoints",
     ]);
     expect(d.__schema.mutationType.name).toBe("Mutation");
     expect(names(d.__schema.mutationType.fields)).toEqual([
@@ -91,6 +91,7 @@ describe("schema", () => {
       "DetectorSetting", "WebhookSecret", "Node", "AuditLogInput", "AuditLogPatch", "SecurityAlertInput", "SecurityAlertPatch", "SecurityAlertCondition",
       "WebhookEndpointInput", "WebhookEndpointPatch", "WebhookDeliveryInput", "WebhookAttemptInput", "CreateAuditLogPayload", "CreateSecurityAlertPayload",
       "LogConsumer", "TrackedTable", "EventRule", "LogStreamSecret", "LogStreamInput", "LogStreamPatch", "LogStreamCondition",
+      "TenantRollup", "AccountRollup", "TenantRollupsConnection", "RollupPositionRecord",
     ]) {
       expect(types, hidden).not.toContain(hidden);
     }
