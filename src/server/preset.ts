@@ -14,11 +14,13 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Logger } from "../log.ts";
 import { scopePgSettings } from "./auth.ts";
 import { claimsOf } from "./authenticate.ts";
+import { makeScopedWithPgClient } from "./scoped-query.ts";
 import { ValidationErrorCodesPlugin, makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
 import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";
 import { DomainValuesPlugin } from "./plugins/domain-values.ts";
 import { EmptyPagePlugin } from "./plugins/empty-page.ts";
+import { EntryDescriptionPlugin } from "./plugins/entry-description.ts";
 import { AuditArgumentsPlugin, AuditExposurePlugin, AuditTagsPlugin } from "./plugins/exposure.ts";
 import { FilterInputPlugin } from "./plugins/filter-input.ts";
 import { ALLOWED_OPERATORS, AuditFilterOperatorsPlugin } from "./plugins/filters.ts";
@@ -73,6 +75,12 @@ query NewestEntries {
 }
 `;
 
+/** The database as PostGraphile's service, each request's transaction opened by makeScopedWithPgClient. */
+function scopedPgService(pool: pg.Pool): GraphileConfig.PgServiceConfiguration {
+  const service = makePgService({ pool, schemas: ["audit"], pubsub: false });
+  return process.env.LEAN_STOCK_TX ? service : { ...service, adaptor: { ...service.adaptor, createWithPgClient: () => makeScopedWithPgClient(pool) } };
+}
+
 export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Preset {
   const { statementTimeoutMs } = options;
   const webhookAllowPrivate = options.webhookAllowPrivate ? "on" : "off";
@@ -88,6 +96,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       AuditEventsOrderPlugin,
       makePaginationPlugin(DEFAULT_PAGINATION),
       EmptyPagePlugin,
+      ...(process.env.LEAN_NO_DESC ? [] : [EntryDescriptionPlugin]),
       AuditFilterOperatorsPlugin,
       FilterInputPlugin,
       DomainValuesPlugin,
@@ -110,7 +119,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
     // No Relay node interface / global ids, and no recursive `query` field,
     // also not on mutation payloads (nor their Relay edges).
     disablePlugins: ["NodePlugin", "QueryQueryPlugin", "MutationPayloadQueryPlugin", "PgMutationPayloadEdgePlugin"],
-    pgServices: [makePgService({ pool: options.pool, schemas: ["audit"], pubsub: false })],
+    pgServices: [scopedPgService(options.pool)],
     // pgStrictFunctions: a function's arguments without a default are
     // required (acknowledgeSecurityAlert's id, createWebhookEndpoint's url...).
     gather: { installWatchFixtures: false, pgStrictFunctions: true },
