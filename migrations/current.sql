@@ -241,17 +241,18 @@ begin
   perform set_config('work_mem', '64MB', true);
   perform audit_private.rollup_work_tables();
   -- Maintenance journaled in this window that changed entries already
-  -- counted (below the watermark): their days, before and after the change,
-  -- are recounted whole. (A change to an entry not counted yet needs
-  -- nothing: the entry is counted as it now stands. Rows journaled before
-  -- migration 000018 have no day: they predate every rollup.)
+  -- counted (below the watermark), or moved one below it (rounds read by
+  -- transaction id: it would never be read again): their days, before and
+  -- after the change, are recounted whole. (Another change to an entry not
+  -- counted yet needs nothing: the entry is counted as it now stands. Rows
+  -- journaled before migration 000018 have no day: they predate every rollup.)
   insert into pg_temp.rollup_recount
   select distinct d.tenant_id, d.day
     from audit.maintenance_journal j
    cross join lateral (values (j.tenant_id, date_trunc('day', j.entry_occurred_at, 'UTC')),
                               (coalesce(j.new_tenant_id, j.tenant_id), date_trunc('day', coalesce(j.new_occurred_at, j.entry_occurred_at), 'UTC'))) d(tenant_id, day)
    where j.transaction_id >= r.from_xid and j.transaction_id < r.to_xid
-     and j.entry_transaction_id < r.from_xid
+     and (j.entry_transaction_id < r.from_xid or j.new_transaction_id < r.from_xid)
      and j.entry_occurred_at is not null
   on conflict do nothing;
   counted := audit_private.stage_rollup_counts(r.from_xid, r.to_xid);

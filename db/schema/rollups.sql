@@ -75,12 +75,19 @@ create or replace function audit.activity_counts(from_time timestamp with time z
 as $function$
 declare
   upper_time timestamptz := coalesce(to_time, 'infinity');
-  -- an open range's whole periods end with the current hour (it is whole: nothing after it is in the range)
-  capped timestamptz := coalesce(to_time, date_trunc('hour', now(), 'UTC') + interval '1 hour');
+  -- An open range: its whole periods end with the current hour (whole, as
+  -- nothing after it is outside the range); later entries are counted live.
+  hi timestamptz := coalesce(to_time, date_trunc('hour', now(), 'UTC') + interval '1 hour');
   per_account boolean := account_ids is not null or audit.current_account_id() is not null;
+  -- The grain of the rows the range is cut into: hours for a tenant, days for accounts.
+  grain text := case when per_account then 'day' else 'hour' end;
+  step interval := case when per_account then interval '24 hours' else interval '1 hour' end;
   pos record;
-  h1 timestamptz; d1 timestamptz; d2 timestamptz; h2 timestamptz;
-  rolled_from timestamptz; rolled_to timestamptz;
+  edge timestamptz;
+  r1 timestamptz; r2 timestamptz;   -- the rolled range [r1, r2), whole periods of the grain
+  d1 timestamptz; d2 timestamptz;   -- its whole days, for a tenant's day rows
+  added text[] := '{}';             -- live ranges counted in
+  taken text[] := '{}';             -- live ranges counted out (the rest of a rolled edge period)
   kind_cols text := case when by_kind then 'resource_type as rt, action as ac, event as ev' else 'null::text as rt, null::text as ac, null::text as ev' end;
   log_bucket text := case bucket when 'total' then 'null::timestamptz' else format('date_trunc(%L, l.occurred_at, %L)', bucket, 'UTC') end;
   filters text := '';
@@ -95,7 +102,7 @@ begin
   if upper_time <= from_time then
     raise exception 'audit.activity_counts: to_time (%) must be after from_time (%)', to_time, from_time using errcode = '22023';
   end if;
-  if bucket = 'hour' and upper_time - from_time > interval '400 days' then
+  if bucket = 'hour' and coalesce(to_time, now()) - from_time > interval '400 days' then
     raise exception 'audit.activity_counts: hourly buckets cover at most 400 days; ask for daily ones' using errcode = '22023';
   end if;
 
@@ -106,41 +113,57 @@ begin
   if actions is not null then filters := filters || ' and action = any($7)'; end if;
   if events is not null then filters := filters || ' and event = any($8)'; end if;
 
-  -- Whole periods the rollups can answer: for the tenant's grain, whole days
-  -- inside the range and whole hours at its edges; for an account's, whole
-  -- days. Actors are not rolled up: a filter on them counts the log.
   pos := audit.rollup_position();
-  if actor_ids is null and pos.watermark is not null then
-    h1 := date_trunc('hour', from_time, 'UTC');
-    if h1 < from_time then h1 := h1 + interval '1 hour'; end if;
-    d1 := date_trunc('day', from_time, 'UTC');
-    if d1 < from_time then d1 := d1 + interval '24 hours'; end if;
-    d2 := date_trunc('day', capped, 'UTC');
-    h2 := date_trunc('hour', capped, 'UTC');
-    if per_account or bucket = 'hour' then
-      -- one grain only: days (accounts) or hours (hourly buckets)
-      if per_account and bucket <> 'hour' then
-        h1 := d1; h2 := d2;
-      elsif per_account then
-        h1 := null;
-      end if;
-      d1 := h2; d2 := h2;
-    elsif d1 >= d2 then
-      d1 := h2; d2 := h2; -- no whole day: hours only
+  -- The rollups answer whole periods; actors are not rolled up, nor are an
+  -- account's hours: those count the log.
+  if actor_ids is null and pos.watermark is not null and not (per_account and bucket = 'hour') then
+    -- Each edge of the range falls inside a period of the grain. The period
+    -- is either left to the log (the part inside the range counted in) or
+    -- taken from the rollups whole (the part outside counted out), whichever
+    -- leaves fewer entries to count: a range that ends now counts almost
+    -- nothing at its end, and at most half a period at its start.
+    edge := date_trunc(grain, from_time, 'UTC');
+    if edge = from_time then r1 := from_time;
+    elsif from_time - edge < edge + step - from_time then r1 := edge;
+    else r1 := edge + step;
     end if;
-    if h1 is not null and h1 < h2 then
-      rolled_from := h1; rolled_to := h2;
+    edge := date_trunc(grain, hi, 'UTC');
+    if edge = hi then r2 := hi;
+    elsif edge + step - hi < hi - edge then r2 := edge + step;
+    else r2 := edge;
+    end if;
+    if r1 < r2 then
+      if r1 < from_time then taken := taken || '(occurred_at >= $10 and occurred_at < $1)'::text; end if;
+      if r1 > from_time then added := added || '(occurred_at >= $1 and occurred_at < $10)'::text; end if;
+      if r2 > hi then taken := taken || '(occurred_at >= $2 and occurred_at < $13)'::text; end if;
+      if r2 < hi then added := added || '(occurred_at >= $13 and occurred_at < $2)'::text; end if;
+      if to_time is null then added := added || '(occurred_at >= $13)'::text; end if;
+    else
+      r1 := null; r2 := null;
     end if;
   end if;
 
-  if rolled_from is null then
+  if r1 is null then
     parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where occurred_at >= $1 and occurred_at < $2%s%s group by 1, 2, 3, 4',
                              log_bucket, kind_cols, filters, case when actor_ids is not null then ' and actor_id = any($9)' else '' end);
   else
-    -- Live: the edges, the entries committed above the watermark, and the days
-    -- journaled maintenance changed since the rollups counted them.
-    parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where ((occurred_at >= $1 and occurred_at < $10) or (occurred_at >= $13 and occurred_at < $2))%s group by 1, 2, 3, 4',
-                             log_bucket, kind_cols, filters);
+    -- A tenant's whole days come from day rows, the hours around them from hour rows.
+    d1 := date_trunc('day', r1, 'UTC');
+    if d1 < r1 then d1 := d1 + interval '24 hours'; end if;
+    d2 := date_trunc('day', r2, 'UTC');
+    if per_account or bucket = 'hour' or d1 >= d2 then
+      d1 := r2; d2 := r2;
+    end if;
+    if cardinality(added) > 0 then
+      parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where (%s)%s group by 1, 2, 3, 4',
+                               log_bucket, kind_cols, array_to_string(added, ' or '), filters);
+    end if;
+    if cardinality(taken) > 0 then
+      parts := parts || format('select %s as b, %s, -count(*) as n from audit.log l where (%s)%s group by 1, 2, 3, 4',
+                               log_bucket, kind_cols, array_to_string(taken, ' or '), filters);
+    end if;
+    -- Entries the rollups have not counted yet: committed at or above the
+    -- watermark, and the days journaled maintenance changed since.
     parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where occurred_at >= $10 and occurred_at < $13 and transaction_id >= $14 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
                              log_bucket, kind_cols, filters);
     if pos.recount_days is not null then
@@ -151,7 +174,6 @@ begin
       parts := parts || format('select %s as b, %s, sum(entries) as n from audit.account_rollups where day >= $10 and day < $13 and not (day = any($15))%s group by 1, 2, 3, 4',
                                case bucket when 'total' then 'null::timestamptz' else 'day' end, kind_cols, filters);
     else
-      -- hours at the edges, days in between
       parts := parts || format('select %s as b, %s, sum(entries) as n from audit.tenant_rollups where period = ''hour'' and ((period_start >= $10 and period_start < $11) or (period_start >= $12 and period_start < $13)) and not (date_trunc(''day'', period_start, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
                                case bucket when 'total' then 'null::timestamptz' else format('date_trunc(%L, period_start, %L)', bucket, 'UTC') end, kind_cols, filters);
       if d1 < d2 then
@@ -163,9 +185,9 @@ begin
 
   return query execute
     'select b, rt, ac, ev, sum(n)::bigint from (' || array_to_string(parts, ' union all ') || ') p'
-    || ' group by 1, 2, 3, 4 order by 1 nulls first, 2, 3, 4'
+    || ' group by 1, 2, 3, 4 having sum(n) <> 0 order by 1 nulls first, 2, 3, 4'
     using from_time, upper_time, bucket, tenant_ids, account_ids, resource_types, actions, events, actor_ids,
-          rolled_from, d1, d2, rolled_to, pos.watermark, coalesce(pos.recount_days, '{}'::timestamptz[]);
+          r1, d1, d2, r2, pos.watermark, coalesce(pos.recount_days, '{}'::timestamptz[]);
 end
 $function$;
 comment on function audit.activity_counts(from_time timestamp with time zone, to_time timestamp with time zone, bucket text, tenant_ids uuid[], account_ids uuid[], resource_types text[], actions text[], events text[], actor_ids uuid[], by_kind boolean) is 'How many entries of the log you may read occurred in [from_time, to_time) (to_time null: up to now and on), per UTC hour or day (bucket hour, day, or total for one count) and, with by_kind, per resource type, action and event; optionally only of some accounts, resource types, actions, events or actors. Whole periods come from the rollups (audit.tenant_rollups, audit.account_rollups) below their consumer''s watermark, the rest is counted live from the log in the same snapshot, so the result is always exactly what counting audit.log gives (a filter on actors counts the log). Row-level security applies as on audit.log.';
@@ -253,17 +275,18 @@ begin
   perform set_config('work_mem', '64MB', true);
   perform audit_private.rollup_work_tables();
   -- Maintenance journaled in this window that changed entries already
-  -- counted (below the watermark): their days, before and after the change,
-  -- are recounted whole. (A change to an entry not counted yet needs
-  -- nothing: the entry is counted as it now stands. Rows journaled before
-  -- migration 000018 have no day: they predate every rollup.)
+  -- counted (below the watermark), or moved one below it (rounds read by
+  -- transaction id: it would never be read again): their days, before and
+  -- after the change, are recounted whole. (Another change to an entry not
+  -- counted yet needs nothing: the entry is counted as it now stands. Rows
+  -- journaled before migration 000018 have no day: they predate every rollup.)
   insert into pg_temp.rollup_recount
   select distinct d.tenant_id, d.day
     from audit.maintenance_journal j
    cross join lateral (values (j.tenant_id, date_trunc('day', j.entry_occurred_at, 'UTC')),
                               (coalesce(j.new_tenant_id, j.tenant_id), date_trunc('day', coalesce(j.new_occurred_at, j.entry_occurred_at), 'UTC'))) d(tenant_id, day)
    where j.transaction_id >= r.from_xid and j.transaction_id < r.to_xid
-     and j.entry_transaction_id < r.from_xid
+     and (j.entry_transaction_id < r.from_xid or j.new_transaction_id < r.from_xid)
      and j.entry_occurred_at is not null
   on conflict do nothing;
   counted := audit_private.stage_rollup_counts(r.from_xid, r.to_xid);
