@@ -147,6 +147,17 @@ begin
   -- pg_temp.rollup_recount holds the (tenant, day) pairs to recount whole
   -- (their rows are deleted by the caller); pg_temp.rollup_counts receives
   -- counts per tenant, account, hour, resource type, action and event.
+  if not exists (select from pg_temp.rollup_recount) then
+    -- (the usual round: nothing to recount)
+    insert into pg_temp.rollup_counts
+    select l.tenant_id, l.account_id, date_trunc('hour', l.occurred_at, 'UTC'), l.resource_type, l.action, l.event, count(*)
+      from audit.log l
+     where l.transaction_id >= from_xid and l.transaction_id < to_xid
+     group by 1, 2, 3, 4, 5, 6;
+    select coalesce(sum(c.entries), 0) into counted from pg_temp.rollup_counts c;
+    return counted;
+  end if;
+  analyze pg_temp.rollup_recount;
   -- The round's entries, except those of days recounted whole (counted there).
   insert into pg_temp.rollup_counts
   select l.tenant_id, l.account_id, date_trunc('hour', l.occurred_at, 'UTC'), l.resource_type, l.action, l.event, count(*)
@@ -175,13 +186,18 @@ create or replace function audit_private.apply_rollup_counts()
 as $function$
 begin
   -- Days recounted whole lose their rows first (both grains, both tables).
-  delete from audit.tenant_rollups t
-   using pg_temp.rollup_recount c
-   where t.tenant_id = c.tenant_id and t.period in ('day', 'hour')
-     and t.period_start >= c.day and t.period_start < c.day + interval '24 hours';
-  delete from audit.account_rollups a
-   using pg_temp.rollup_recount c
-   where a.tenant_id = c.tenant_id and a.day = c.day;
+  -- Most rounds recount nothing: then nothing is planned against the rollups
+  -- (a join with the unanalyzed temporary table scanned them all).
+  if exists (select from pg_temp.rollup_recount) then
+    analyze pg_temp.rollup_recount;
+    delete from audit.tenant_rollups t
+     using pg_temp.rollup_recount c
+     where t.tenant_id = c.tenant_id and t.period in ('day', 'hour')
+       and t.period_start >= c.day and t.period_start < c.day + interval '24 hours';
+    delete from audit.account_rollups a
+     using pg_temp.rollup_recount c
+     where a.tenant_id = c.tenant_id and a.day = c.day;
+  end if;
   -- (in key order: two rounds never run at once, but a DBA's rebuild may wait on one)
   insert into audit.tenant_rollups as t (tenant_id, period, period_start, resource_type, action, event, entries)
   select s.tenant_id, 'hour', s.hour, s.resource_type, s.action, s.event, sum(s.entries)
@@ -457,7 +473,9 @@ begin
     end if;
     -- Entries the rollups have not counted yet: committed at or above the
     -- watermark, and the days journaled maintenance changed since.
-    parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where occurred_at >= $10 and occurred_at < $13 and transaction_id >= $14 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
+    -- (read through the BRIN index on transaction_id alone: the fence keeps
+    -- the planner from ANDing it with the tenant's whole range in the primary key)
+    parts := parts || format('select %s as b, %s, count(*) as n from (select * from audit.log where transaction_id >= $14 offset 0) l where occurred_at >= $10 and occurred_at < $13 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
                              log_bucket, kind_cols, filters);
     if pos.recount_days is not null then
       parts := parts || format('select %s as b, %s, count(*) as n from audit.log l join unnest($15) r(day) on l.occurred_at >= r.day and l.occurred_at < r.day + interval ''24 hours'' where occurred_at >= $10 and occurred_at < $13%s group by 1, 2, 3, 4',
