@@ -45,7 +45,9 @@ export interface BenchOptions {
 
 export const USAGE = `Usage: npm run bench -- [options]
   --quick               small smoke run (CI): seconds, not minutes
-  --only LIST           sections, comma separated: ${SECTIONS.join(", ")}
+  --only LIST           sections, comma separated: ${SECTIONS.join(", ")}, and the sections with
+                        options and results of their own: stream (bench/stream.ts), rollups
+                        (bench/rollups.ts)
   --variants LIST       capture configurations for the write sections: migrated (as the
                         migrations leave it) and/or names of bench/variants/*.sql, joined
                         with + to combine (default: migrated)
@@ -156,7 +158,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
       case "--only": {
         const wanted = value().split(",").map((s) => s.trim()).filter(Boolean);
         for (const s of wanted) {
-          if (!(SECTIONS as readonly string[]).includes(s)) throw new UsageError(`unknown section "${s}"; sections: ${SECTIONS.join(", ")}`);
+          if (!(SECTIONS as readonly string[]).includes(s)) throw new UsageError(`unknown section "${s}"; sections: ${[...SECTIONS, "stream", "rollups"].join(", ")}`);
         }
         o.sections = wanted as Section[];
         break;

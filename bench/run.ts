@@ -17,6 +17,7 @@ import { measureReads } from "./reads.ts";
 import { measureSeal } from "./seal.ts";
 import { extractStreamArgs, measureStream, STREAM_USAGE, streamOptions, writeStreamResults, renderStreamMarkdown, type StreamCli } from "./stream.ts";
 import { renderMarkdown, writeResults, type BenchResults } from "./report.ts";
+import { extractRollupsArgs, measureRollups, renderRollupsMarkdown, ROLLUPS_USAGE, rollupsOptions, writeRollupsResults, type RollupsCli } from "./rollups.ts";
 import { createMigratedDatabase, dropDatabase, openBenchServer, type BenchServer } from "./server.ts";
 import { measureStorage } from "./storage.ts";
 import { round } from "./stats.ts";
@@ -26,7 +27,7 @@ import { findPgbench } from "./workload.ts";
 
 const TEMPLATE = "audit_bench_template";
 
-async function main(opts: BenchOptions, streamCli: StreamCli, resultsGiven: boolean): Promise<void> {
+async function main(opts: BenchOptions, streamCli: StreamCli, rollupsCli: RollupsCli, resultsGiven: boolean): Promise<void> {
   // Progress goes to stderr as structured logs; the tables to stdout.
   const logger = pino({ level: process.env.LOG_LEVEL ?? "info", base: { service: "audit-trail-bench" } }, destination(2));
   const started = new Date();
@@ -181,11 +182,35 @@ async function main(opts: BenchOptions, streamCli: StreamCli, resultsGiven: bool
       streamProblems = stream.problems;
     }
 
+    // Rollups: fresh copies of the read data sets, the 100M simulation, the consumer beside a writer; results of their own.
+    let rollupsProblems: string[] = [];
+    if (rollupsCli.selected) {
+      // --results names its files only when nothing else of the run writes there.
+      const ro = rollupsOptions(rollupsCli, opts, resultsGiven && rollupsCli.alone && !streamCli.selected, driver === "pgbench");
+      const rollupsStarted = new Date();
+      const rollups = await measureRollups(server, dataset, ro, logger);
+      const rollupsFinished = new Date();
+      const { resultsPrefix, ...roRest } = ro;
+      const rollupsResults = {
+        mode: results.mode,
+        startedAt: rollupsStarted.toISOString(),
+        finishedAt: rollupsFinished.toISOString(),
+        durationSeconds: round((rollupsFinished.getTime() - rollupsStarted.getTime()) / 1000, 0),
+        machine,
+        options: roRest,
+        rollups,
+      };
+      const files = await writeRollupsResults(resultsPrefix, rollupsResults);
+      process.stdout.write(renderRollupsMarkdown(rollupsResults));
+      process.stdout.write(`\nWritten: ${files.json}, ${files.md}\n`);
+      rollupsProblems = rollups.problems;
+    }
+
     await dropDatabase(server.rootUrl, TEMPLATE);
     const finished = new Date();
     results.finishedAt = finished.toISOString();
     results.durationSeconds = round((finished.getTime() - started.getTime()) / 1000, 0);
-    // `--only stream` alone: no section of results.md ran, so it is left as it is.
+    // `--only stream` / `--only rollups` alone: no section of results.md ran, so it is left as it is.
     if (opts.sections.length) {
       const files = await writeResults(opts.resultsPrefix, results);
       process.stdout.write(renderMarkdown(results));
@@ -195,6 +220,7 @@ async function main(opts: BenchOptions, streamCli: StreamCli, resultsGiven: bool
     const broken = [
       ...(results.seal?.problems.length ? [`seal: ${results.seal.problems.join("; ")}`] : []),
       ...(streamProblems.length ? [`stream: ${streamProblems.join("; ")}`] : []),
+      ...(rollupsProblems.length ? [`rollups: ${rollupsProblems.join("; ")}`] : []),
     ];
     if (broken.length) throw new Error(broken.join("\n"));
   } finally {
@@ -204,18 +230,22 @@ async function main(opts: BenchOptions, streamCli: StreamCli, resultsGiven: bool
 
 let options: BenchOptions;
 let streamCli: StreamCli;
+let rollupsCli: RollupsCli;
 const argv = process.argv.slice(2);
 try {
-  // The stream section's options (--stream-*, "stream" in --only) are its own (bench/stream.ts).
+  // The stream and rollups sections' options (--stream-*, --rollups-*, their names in --only)
+  // are their own (bench/stream.ts, bench/rollups.ts).
   const split = extractStreamArgs(argv);
   streamCli = split.cli;
-  options = parseOptions(split.rest);
+  const split2 = extractRollupsArgs(split.rest);
+  rollupsCli = split2.cli;
+  options = parseOptions(split2.rest);
 } catch (err) {
   const help = argv.includes("--help") || argv.includes("-h") || (err instanceof UsageError && /^unknown option/.test(err.message));
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${help ? `${STREAM_USAGE}\n` : ""}`);
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n${help ? `${STREAM_USAGE}\n${ROLLUPS_USAGE}\n` : ""}`);
   process.exit(2);
 }
-main(options, streamCli, argv.includes("--results")).then(
+main(options, streamCli, rollupsCli, argv.includes("--results")).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

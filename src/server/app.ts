@@ -183,7 +183,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const introspection = options.introspection ?? false;
   const graphiql = options.graphiql ?? false;
-  const verify = createTokenVerifier(process.env.LEAN_STRING_KEY ? options.jwt : withKeyObject(options.jwt));
+  const verify = createTokenVerifier(withKeyObject(options.jwt));
 
   const pool = new pg.Pool({
     connectionString: options.authUrl,

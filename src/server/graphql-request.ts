@@ -108,7 +108,7 @@ export function graphqlRequestProblem(req: Request): { error: HttpError; locatio
   if (operationName != null && typeof operationName !== "string") return { error: bad("The body's operationName must be a string when given.") };
   if (variables != null && !isObject(variables)) return { error: bad("The body's variables must be a JSON object when given (not a string or a list).") };
   if (extensions != null && !isObject(extensions)) return { error: bad("The body's extensions must be a JSON object when given.") };
-  const problem = process.env.LEAN_X2 ? uncachedDocumentCheck(query) : documentCheck(query);
+  const problem = documentCheck(query);
   if (problem) return problem;
   const variablesProblem = jsonProblem(variables, 0);
   return variablesProblem ? { error: variablesProblem } : null;

@@ -78,7 +78,7 @@ query NewestEntries {
 /** The database as PostGraphile's service, each request's transaction opened by makeScopedWithPgClient. */
 function scopedPgService(pool: pg.Pool): GraphileConfig.PgServiceConfiguration {
   const service = makePgService({ pool, schemas: ["audit"], pubsub: false });
-  return process.env.LEAN_STOCK_TX ? service : { ...service, adaptor: { ...service.adaptor, createWithPgClient: () => makeScopedWithPgClient(pool) } };
+  return { ...service, adaptor: { ...service.adaptor, createWithPgClient: () => makeScopedWithPgClient(pool) } };
 }
 
 export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Preset {
@@ -96,7 +96,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       AuditEventsOrderPlugin,
       makePaginationPlugin(DEFAULT_PAGINATION),
       EmptyPagePlugin,
-      ...(process.env.LEAN_NO_DESC ? [] : [EntryDescriptionPlugin]),
+      EntryDescriptionPlugin,
       AuditFilterOperatorsPlugin,
       FilterInputPlugin,
       DomainValuesPlugin,

@@ -131,6 +131,17 @@ describe("catalogue and description", () => {
     for (const n of d.auditLogs.nodes) expect(n.description).toBe(catalogue.get(n.event));
   });
 
+  it("every entry's description is what audit.log_description says (the API inlines its body: plugins/entry-description.ts)", async () => {
+    const d = await data(server, tokenA, "{ auditLogs(first: 500) { nodes { id description } } }");
+    const { rows } = await db.owner.query<{ id: string; description: string }>(
+      "select l.id::text as id, audit.log_description(l) as description from audit.log l where l.tenant_id = $1",
+      [w.a.tenantId],
+    );
+    const described = new Map(rows.map((r) => [r.id, r.description]));
+    expect(d.auditLogs.nodes.length).toBeGreaterThan(10);
+    for (const n of d.auditLogs.nodes) expect(n.description).toBe(described.get(n.id));
+  });
+
   it("returns every column with its value, JSON as JSON and timestamps in UTC", async () => {
     const d = await data(server, tokenA, `{ auditLogs(first: 1, filter: { event: { equalTo: "settings.updated" }, oldValues: { containsKey: "value" } }) {
       nodes { id occurredAt tenantId accountId actorType actorId actorEmail actorName action resourceType entityId entityLabel event oldValues newValues context transactionId }

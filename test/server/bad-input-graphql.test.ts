@@ -456,6 +456,17 @@ describe("documents and inputs", () => {
     );
   });
 
+  it("a document is judged alike every time (the verdict is kept per text), its variables at every request", async () => {
+    for (let i = 0; i < 3; i++) {
+      const res = await refused("{ auditLogs { totalCount }", undefined, "GRAPHQL_PARSE_FAILED", /^Syntax Error: Expected Name, found <EOF>\.$/);
+      expect(res.body.errors?.[0]).toMatchObject({ locations: [{ line: 1, column: 27 }] });
+    }
+    const query = "query ($e: String) { auditLogs(filter: { entityId: { equalTo: $e } }) { totalCount } }";
+    expect((await data(server, token, query, { e: "none" })).auditLogs.totalCount).toBe(0);
+    await refused(query, { e: "a\0b" }, "INVALID_CHARACTER", /^Strings in the request must not contain NUL characters/);
+    expect((await data(server, token, query, { e: "none" })).auditLogs.totalCount).toBe(0);
+  });
+
   it("NUL characters, which PostgreSQL text cannot hold: INVALID_CHARACTER", async () => {
     const message = /^Strings in the request must not contain NUL characters/;
     await refused(`{ auditLogs(filter: { entityId: { equalTo: "a\\u0000b" } }) { totalCount } }`, undefined, "INVALID_CHARACTER", message);

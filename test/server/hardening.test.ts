@@ -123,16 +123,16 @@ describe("errors never leak SQL or internals", () => {
   });
 
   it("an unexpected database error is masked with a reference", async () => {
-    // Break the description function under the running server.
-    await db.owner.query("alter function audit.log_description(audit.log) rename to log_description_gone");
+    // Break the event catalogue the description reads under the running server.
+    await db.owner.query("alter table audit.events rename to events_gone");
     try {
       const res = await gql(open, tenantAdmin(l), "{ auditLogs(first: 1) { nodes { id description } } }");
       const error = res.body.errors?.[0];
       expect(error?.message).toMatch(/^An unexpected error occurred; quote reference [0-9a-f]{12} to the operators\.$/);
       expect(error?.extensions).toEqual({ code: "INTERNAL_SERVER_ERROR", errorId: expect.stringMatching(/^[0-9a-f]{12}$/) });
-      expect(JSON.stringify(res.body)).not.toMatch(/log_description|function|does not exist|audit\./);
+      expect(JSON.stringify(res.body)).not.toMatch(/events|relation|does not exist|audit\./);
     } finally {
-      await db.owner.query("alter function audit.log_description_gone(audit.log) rename to log_description");
+      await db.owner.query("alter table audit.events_gone rename to events");
     }
   });
 });

@@ -1,0 +1,98 @@
+// The transaction every GraphQL request runs in (makeScopedWithPgClient,
+// src/server/scoped-query.ts), on a real database: the request's settings,
+// transaction-local and verbatim, in one round trip with `begin`; nothing
+// left on the connection afterwards, whether the work succeeded or failed.
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeScopedWithPgClient } from "../../src/server/scoped-query.ts";
+import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+
+let db: TestDatabase;
+let pool: pg.Pool;
+/** Statements sent on the pool's connections, in order. */
+const sent: string[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  // One connection: what a request leaves behind, the next one would find.
+  pool = new pg.Pool({ connectionString: db.authUrl, max: 1 });
+  pool.on("connect", (client) => {
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const first = args[0] as string | { text: string };
+      sent.push(typeof first === "string" ? first : first.text);
+      return query(...args);
+    };
+  });
+});
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+const TRICKY = `O'Brien \\ "quoted" ''; select 1; -- ü`;
+const settings = { role: "audit_tenant_admin", "jwt.claims.tenant_id": "11111111-1111-4111-8111-111111111111", "jwt.claims.name": TRICKY };
+const SHOW = "select current_user::text as role, current_setting('jwt.claims.tenant_id', true) as tenant, current_setting('jwt.claims.name', true) as name";
+
+/** What a plain query on the pool's (only) connection sees outside any request. */
+async function leftover() {
+  const { rows } = await pool.query<{ role: string; tenant: string | null; name: string | null }>(
+    "select current_user::text as role, coalesce(current_setting('jwt.claims.tenant_id', true), '') as tenant, coalesce(current_setting('jwt.claims.name', true), '') as name",
+  );
+  return rows[0];
+}
+
+describe("makeScopedWithPgClient", () => {
+  it("applies the request's settings verbatim, in its transaction, with begin in the same round trip", async () => {
+    const withPgClient = makeScopedWithPgClient(pool);
+    await withPgClient(settings, async (client) => client.query({ text: "select 1" })); // first use of the connection
+    sent.length = 0;
+    const seen = await withPgClient(settings, async (client) => (await client.query<{ role: string; tenant: string; name: string }>({ text: SHOW })).rows[0]);
+    expect(seen).toEqual({ role: "audit_tenant_admin", tenant: settings["jwt.claims.tenant_id"], name: TRICKY });
+    // begin with the settings, the work, commit: three round trips.
+    expect(sent).toHaveLength(3);
+    expect(sent[0]).toMatch(/^begin; select set_config\(/);
+    expect(sent.slice(1)).toEqual([SHOW, "commit"]);
+    expect(await leftover()).toEqual({ role: "audit_authenticator", tenant: "", name: "" });
+  });
+
+  it("rolls back when the work fails and leaves nothing on the connection", async () => {
+    const withPgClient = makeScopedWithPgClient(pool);
+    sent.length = 0;
+    await expect(
+      withPgClient(settings, async (client) => {
+        await client.query({ text: "select 1" });
+        throw new Error("work failed");
+      }),
+    ).rejects.toThrow("work failed");
+    await expect(withPgClient(settings, async (client) => client.query({ text: "select 1/0" }))).rejects.toThrow(/division by zero/);
+    expect(await leftover()).toEqual({ role: "audit_authenticator", tenant: "", name: "" });
+    expect(sent.filter((s) => s === "rollback")).toHaveLength(2);
+  });
+
+  it("refuses settings the login may not take, and the connection stays usable", async () => {
+    const withPgClient = makeScopedWithPgClient(pool);
+    await expect(withPgClient({ ...settings, role: "postgres" }, async (client) => client.query({ text: "select 1" }))).rejects.toThrow(/permission denied|must be|not permitted/i);
+    expect(await leftover()).toEqual({ role: "audit_authenticator", tenant: "", name: "" });
+  });
+
+  it("runs a nested transaction as a savepoint of the request's", async () => {
+    const withPgClient = makeScopedWithPgClient(pool);
+    const names = await withPgClient(settings, async (client) => {
+      await expect(client.withTransaction(async (tx) => tx.query({ text: "select 1/0" }))).rejects.toThrow(/division by zero/);
+      // the request's transaction survived the failed savepoint
+      return (await client.query<{ name: string }>({ text: "select current_setting('jwt.claims.name') as name" })).rows[0]!.name;
+    });
+    expect(names).toBe(TRICKY);
+    expect(sent).toContain("rollback to savepoint tx");
+  });
+
+  it("without settings (schema introspection) opens no transaction", async () => {
+    const withPgClient = makeScopedWithPgClient(pool);
+    sent.length = 0;
+    const role = await withPgClient(null, async (client) => (await client.query<{ role: string }>({ text: "select current_user::text as role" })).rows[0]!.role);
+    expect(role).toBe("audit_authenticator");
+    expect(sent).not.toContain("begin");
+    expect(sent.some((s) => s.startsWith("begin"))).toBe(false);
+  });
+});
