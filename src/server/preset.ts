@@ -14,7 +14,7 @@ import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import type { Logger } from "../log.ts";
 import { scopePgSettings } from "./auth.ts";
 import { claimsOf } from "./authenticate.ts";
-import { makeScopedWithPgClient } from "./scoped-query.ts";
+import { makeScopedWithPgClient } from "./scoped-pg-client.ts";
 import { ValidationErrorCodesPlugin, makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
 import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";

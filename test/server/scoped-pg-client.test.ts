@@ -1,10 +1,10 @@
 // The transaction every GraphQL request runs in (makeScopedWithPgClient,
-// src/server/scoped-query.ts), on a real database: the request's settings,
+// src/server/scoped-pg-client.ts), on a real database: the request's settings,
 // transaction-local and verbatim, in one round trip with `begin`; nothing
 // left on the connection afterwards, whether the work succeeded or failed.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { makeScopedWithPgClient } from "../../src/server/scoped-query.ts";
+import { makeScopedWithPgClient } from "../../src/server/scoped-pg-client.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 
 let db: TestDatabase;
