@@ -240,6 +240,43 @@ end
 $function$;
 comment on function audit_private.rollup_work_tables() is 'The session''s working tables of rollup rounds (pg_temp.rollup_recount, pg_temp.rollup_counts), empty.';
 
+create or replace function audit_private.summarize_new_log_ranges()
+ returns integer
+ language plpgsql
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+declare
+  idx regclass;
+  summarized integer := 0;
+  lock_wait constant text := current_setting('lock_timeout');
+begin
+  -- What audit.activity_counts() counts live is found through the BRIN index
+  -- on transaction_id, and a range of pages no summary covers matches every
+  -- search: left to autovacuum (autosummarize, a minute or more behind), the
+  -- newest pages of a log written at 1,000 transactions/s are thousands of
+  -- pages read for every chart. Each rollup round summarizes them instead,
+  -- waiting for no one (autovacuum or DDL on a partition: skipped this round).
+  for idx in
+    select i.indexrelid::regclass
+      from pg_inherits p
+      join pg_index i on i.indrelid = p.inhrelid
+      join pg_class c on c.oid = i.indexrelid
+      join pg_am a on a.oid = c.relam and a.amname = 'brin'
+     where p.inhparent = 'audit.log'::regclass
+  loop
+    begin
+      perform set_config('lock_timeout', '50ms', true);
+      summarized := summarized + brin_summarize_new_values(idx);
+    exception when lock_not_available then
+      null;
+    end;
+  end loop;
+  perform set_config('lock_timeout', lock_wait, true);
+  return summarized;
+end
+$function$;
+comment on function audit_private.summarize_new_log_ranges() is 'Summarizes the page ranges of audit.log''s BRIN indexes (transaction_id) that no summary covers yet, partition by partition, skipping a partition whose lock is held; returns how many ranges it summarized. Run by every rollup round, so that the entries above a consumer''s watermark are found by reading the newest pages only.';
+
 create or replace function audit.refresh_rollups(max_xids bigint default 1000000)
  returns bigint
  language plpgsql
@@ -274,6 +311,7 @@ begin
   counted := audit_private.stage_rollup_counts(r.from_xid, r.to_xid);
   perform audit_private.apply_rollup_counts();
   perform audit_private.end_round('rollups', r.to_xid, least(counted, 2147483647)::integer, started);
+  perform audit_private.summarize_new_log_ranges();
   return counted;
 end
 $function$;

@@ -172,6 +172,7 @@ const STREAM_TABLES = new Set(["audit.log_streams", "audit_private.log_stream_se
 const ROLLUP_FUNCTIONS = new Set([
   "audit.refresh_rollups", "audit.rebuild_rollups", "audit.activity_counts", "audit.rollup_position",
   "audit_private.stage_rollup_counts", "audit_private.apply_rollup_counts", "audit_private.rollup_work_tables",
+  "audit_private.summarize_new_log_ranges",
 ]);
 const ROLLUP_TABLES = new Set(["audit.tenant_rollups", "audit.account_rollups"]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);
