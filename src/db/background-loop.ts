@@ -2,6 +2,7 @@
 // background: the shape of the server's consumers of the log (detection,
 // sealing) and of the periodic verification. A failed run is logged and
 // changed nothing (its transaction rolled back): the next one repeats it.
+import pg from "pg";
 import type { Logger } from "../log.ts";
 
 export interface BackgroundLoop<T> {
@@ -53,4 +54,21 @@ export function startBackgroundLoop<T>(options: BackgroundLoopOptions<T>): Backg
       await options.onStop?.();
     },
   };
+}
+
+/**
+ * The one connection a background loop runs on (the owner's): kept while
+ * the loop runs often, closed when idle for two intervals, its statements
+ * bounded by `statementTimeoutMs`; an idle connection's failure is a warning.
+ */
+export function loopPool(options: { connectionString: string; intervalMs: number; name: string; statementTimeoutMs: number; log: Logger }): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: 1,
+    idleTimeoutMillis: Math.max(10_000, options.intervalMs * 2),
+    application_name: `audit-trail-${options.name}`,
+    options: `-c statement_timeout=${options.statementTimeoutMs}`,
+  });
+  pool.on("error", (err: Error & { code?: string }) => options.log.warn({ error: err.message, code: err.code }, `idle ${options.name} connection failed`));
+  return pool;
 }

@@ -5,7 +5,7 @@
 // transaction holds the horizon back.
 import pg from "pg";
 import type { Logger } from "../log.ts";
-import { startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
+import { loopPool, startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
 import { consumerLag, lagMessage, type ConsumerLag } from "./consumer-lag.ts";
 
 /** What one call of audit.detect() did. */
@@ -44,15 +44,8 @@ export type DetectionLoop = BackgroundLoop<DetectionRound>;
 /** Runs audit.detect() now and then every intervalMs, one round at a time, in the background. */
 export function startDetection(options: DetectionLoopOptions): DetectionLoop {
   const log = options.logger.child({ component: "detection" });
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: 1,
-    idleTimeoutMillis: Math.max(10_000, options.intervalMs * 2),
-    application_name: "audit-trail-detection",
-    // a round reads what the log gained since the last one: seconds, not minutes
-    options: "-c statement_timeout=120000",
-  });
-  pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle detection connection failed"));
+  // a round reads what the log gained since the last one: seconds, not minutes
+  const pool = loopPool({ connectionString: options.connectionString, intervalMs: options.intervalMs, name: "detection", statementTimeoutMs: 120_000, log });
   const lagEvery = options.lagEveryRounds ?? Math.max(1, Math.round(300_000 / options.intervalMs));
   const warnLag = options.warnLagSeconds ?? 300;
   let rounds = 0;

@@ -6,7 +6,7 @@
 // or not they keep up: what they have not counted yet is counted live.
 import pg from "pg";
 import type { Logger } from "../log.ts";
-import { startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
+import { loopPool, startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
 import { consumerLag, lagMessage } from "./consumer-lag.ts";
 
 /** Transaction ids a round reads at most: a round stays a short transaction. */
@@ -59,14 +59,7 @@ export type RollupLoop = BackgroundLoop<RollupPass>;
 
 export function startRollups(options: RollupLoopOptions): RollupLoop {
   const log = options.logger.child({ component: "rollups" });
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: 1,
-    idleTimeoutMillis: Math.max(10_000, options.intervalMs * 2),
-    application_name: "audit-trail-rollups",
-    options: "-c statement_timeout=120000",
-  });
-  pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle rollup connection failed"));
+  const pool = loopPool({ connectionString: options.connectionString, intervalMs: options.intervalMs, name: "rollups", statementTimeoutMs: 120_000, log });
   const lagEvery = Math.max(1, Math.round(300_000 / options.intervalMs));
   const warnLag = options.warnLagSeconds ?? 300;
   let passes = 0;

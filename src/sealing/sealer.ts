@@ -7,7 +7,7 @@
 // watermark in one transaction: a crash repeats the round, never loses it.
 import type { KeyObject } from "node:crypto";
 import pg from "pg";
-import { startBackgroundLoop, type BackgroundLoop } from "../db/background-loop.ts";
+import { loopPool, startBackgroundLoop, type BackgroundLoop } from "../db/background-loop.ts";
 import type { Logger } from "../log.ts";
 import { sealHash, type SealFields } from "./canonical.ts";
 import { signSeal } from "./keys.ts";
@@ -177,14 +177,7 @@ export type SealingLoop = BackgroundLoop<SealingResult>;
 /** Seals every due round now and then every intervalMs, one run at a time, in the background. */
 export function startSealing(options: SealingLoopOptions): SealingLoop {
   const log = options.logger.child({ component: "sealing" });
-  const pool = new pg.Pool({
-    connectionString: options.connectionString,
-    max: 1,
-    idleTimeoutMillis: Math.max(10_000, options.intervalMs * 2),
-    application_name: "audit-trail-sealing",
-    options: "-c statement_timeout=600000",
-  });
-  pool.on("error", (err: Error & { code?: string }) => log.warn({ error: err.message, code: err.code }, "idle sealing connection failed"));
+  const pool = loopPool({ connectionString: options.connectionString, intervalMs: options.intervalMs, name: "sealing", statementTimeoutMs: 600_000, log });
   const run = async (): Promise<SealingResult | null> => {
     const client = await pool.connect();
     try {
