@@ -1,7 +1,6 @@
 // The HTTP server: Express 5 with PostGraphile (grafserv) at POST /graphql,
 // Ruru at /graphiql, GET /healthz, and room for more admin routes. Used by
 // `npm start` and by the tests (port 0 = an ephemeral port).
-import { createPublicKey, createSecretKey } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from "express";
@@ -166,24 +165,13 @@ async function mountRoutes(app: Express, server: Server, pgl: PostGraphileInstan
   app.use(onError);
 }
 
-/**
- * The verification key as a KeyObject, made once: given a string,
- * jsonwebtoken makes one per verification, and for a secret only after
- * createPublicKey has failed on it (an exception per request: ~0.5 ms).
- */
-function withKeyObject(options: TokenVerifierOptions): TokenVerifierOptions {
-  if (typeof options.key !== "string") return options;
-  const key = options.algorithm === "HS256" ? createSecretKey(Buffer.from(options.key, "utf8")) : createPublicKey(options.key);
-  return { ...options, key };
-}
-
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const logger = options.logger ?? createLogger("warn");
   const log = logger.child({ component: "http" });
   const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
   const introspection = options.introspection ?? false;
   const graphiql = options.graphiql ?? false;
-  const verify = createTokenVerifier(withKeyObject(options.jwt));
+  const verify = createTokenVerifier(options.jwt);
 
   const pool = new pg.Pool({
     connectionString: options.authUrl,
