@@ -6,7 +6,7 @@
 import pg from "pg";
 import type { Logger } from "../log.ts";
 import { loopPool, startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
-import { consumerLag, lagMessage, type ConsumerLag } from "./consumer-lag.ts";
+import { consumerLag, lagMessage } from "./consumer-lag.ts";
 
 /** What one call of audit.detect() did. */
 export interface DetectionRound {
@@ -15,17 +15,10 @@ export interface DetectionRound {
   ms: number;
 }
 
-/** The detectors' consumer, as audit.log_consumers() reports it. */
-export type DetectionLag = ConsumerLag;
-
 export async function detectOnce(client: pg.ClientBase): Promise<DetectionRound> {
   const started = performance.now();
   const { rows } = await client.query<{ changed: number | null }>("select audit.detect() as changed");
   return { changed: rows[0]?.changed ?? null, ms: Math.round(performance.now() - started) };
-}
-
-export function detectionLag(client: pg.ClientBase): Promise<DetectionLag | null> {
-  return consumerLag(client, "detectors");
 }
 
 export interface DetectionLoopOptions {
@@ -59,7 +52,7 @@ export function startDetection(options: DetectionLoopOptions): DetectionLoop {
       else if (result.changed > 0) log.info({ alerts: result.changed, ms: result.ms }, "security alerts opened or updated");
       else log.debug({ ms: result.ms }, "detection round: nothing new");
       if (rounds % lagEvery === 0) {
-        const lag = await detectionLag(client);
+        const lag = await consumerLag(client, "detectors");
         if (lag && lag.lagSeconds > warnLag) {
           log.warn({ ...lag }, lagMessage("detection", lag));
         }
