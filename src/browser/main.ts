@@ -10,7 +10,7 @@ import { byId, h, messageBox, replace } from "./dom.ts";
 import { runExport, runProof } from "./export.ts";
 import {
   EMPTY_FILTERS, RANGE_KEYS, RANGE_LABELS, filtersEqual, filtersToParams, parseFilters,
-  resolveFilters, resolvedToParams, toActivityCountsArgs, toGraphQLFilter, type Filters, type RangeKey,
+  resolveFilters, resolvedToParams, toActivityCountsArgs, toGraphQLFilter, type ActivityCountsArgs, type Filters, type RangeKey,
 } from "./filter-state.ts";
 import { KIND_GROUPS, KIND_TAGS, accessResources, eventsByKind, kindOfEntry } from "./event-kinds.ts";
 import {
@@ -438,6 +438,8 @@ function loadView(): void {
   const signal = state.view.signal;
   state.resolved = resolveFilters(state.filters, new Date());
   const filter = toGraphQLFilter(state.resolved);
+  // The same filters for activityCounts, when it takes them all (null: the log's own aggregates answer).
+  const countArgs = toActivityCountsArgs(state.resolved);
   state.entries = [];
   state.hasNextPage = false;
   state.endCursor = null;
@@ -476,11 +478,11 @@ function loadView(): void {
   }).finally(() => {
     // The chart and the user menu aggregate over the whole range: they start
     // once the first page is in, so they never slow it down.
-    if (!signal.aborted) loadSummaries(session.token, filter, signal);
+    if (!signal.aborted) loadSummaries(session.token, filter, countArgs, signal);
   });
   // The count is capped by the server, so it stays cheap on any size of log:
   // it is asked for together with the first page, not after it.
-  loadCount(session.token, filter, signal);
+  loadCount(session.token, filter, countArgs, signal);
 }
 
 /** "1 entry", "1,234 entries", or "10,000+ entries" when more match than the server counts. */
@@ -494,10 +496,9 @@ function renderCount(matches: MatchCount): void {
   replace(el, h("strong", {}, shown), matches.count === 1 && !matches.isCapped ? " entry" : " entries");
 }
 
-function loadCount(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
+function loadCount(token: string, filter: Record<string, unknown>, countArgs: ActivityCountsArgs | null, signal: AbortSignal): void {
   // From the rollups (exact, and fast on any size of log) when the filters
   // allow; the capped count of the log otherwise.
-  const countArgs = toActivityCountsArgs(state.resolved);
   (countArgs ? fetchActivityTotal(token, countArgs, signal) : fetchMatchCount(token, filter, signal)).then((matches) => {
     renderCount(matches);
     // The export's progress shows "n of m" only when m is exact.
@@ -505,9 +506,8 @@ function loadCount(token: string, filter: Record<string, unknown>, signal: Abort
   }, (err: unknown) => handleError(err, () => replace(byId("count"), h("span", { className: "muted" }, "Count unavailable"))));
 }
 
-function loadSummaries(token: string, filter: Record<string, unknown>, signal: AbortSignal): void {
+function loadSummaries(token: string, filter: Record<string, unknown>, countArgs: ActivityCountsArgs | null, signal: AbortSignal): void {
   const size = bucketSizeFor(state.resolved.from, state.resolved.to);
-  const countArgs = toActivityCountsArgs(state.resolved);
   (countArgs ? fetchActivityCounts(token, countArgs, size, signal) : fetchActivity(token, filter, size, signal)).then((buckets) => {
     const resolved = state.resolved;
     chartData = { buckets, size, from: resolved.from, to: resolved.to };
