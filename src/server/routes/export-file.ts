@@ -42,10 +42,13 @@ export interface SqlQuery {
  * An entry of audit.log `l` as an ExportRow: the API's field names,
  * occurred_at as UTC text with microseconds, the jsonb columns as
  * PostgreSQL's text. The export and the log streams read entries with it.
- * `description`: the SQL of the description; the default looks it up per
- * entry (audit.log_description), a stream's batch joins the catalogue once.
+ * `description`: the SQL of the description; the default is the body of
+ * audit.log_description inlined (PostgreSQL cannot inline the function: a
+ * call per entry builds the whole row to pass it; the API's page does the
+ * same, src/server/plugins/entry-description.ts), a stream's batch joins the
+ * catalogue once.
  */
-export function entrySelectList(description = "audit.log_description(l)"): string {
+export function entrySelectList(description = "coalesce((select e.description from audit.events e where e.event = l.event), l.event)"): string {
   return `l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.tenant_id as "tenantId", l.account_id as "accountId",
