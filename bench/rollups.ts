@@ -48,6 +48,7 @@ import { pino } from "pino";
 import type { Logger } from "../src/log.ts";
 import { SCOPE_ROLES } from "../src/server/auth.ts";
 import { setTransactionScope } from "../src/server/scoped-query.ts";
+import { requiredValue, takeSection, wholeNumber } from "./section-args.ts";
 import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { loadStartServer, mintAdminScopes, type StartedServer } from "./http.ts";
 import { runWriter, type WriterFigures } from "./load-writer.ts";
@@ -118,17 +119,7 @@ export const ROLLUPS_USAGE = `Rollups (--only rollups; in every run unless --onl
   --rollups-results P   write P.json and P.md (full default: bench/results-rollups, quick:
                         bench/.work/quick-results-rollups; with --only rollups alone, --results too)`;
 
-export class RollupsUsageError extends Error {
-  override name = "UsageError";
-}
 
-function count(raw: string | undefined, name: string): number {
-  const n = Number(raw);
-  if (raw === undefined || raw.startsWith("--") || !Number.isFinite(n) || n < 1 || Math.round(n) !== n) {
-    throw new RollupsUsageError(`${name} needs a positive whole number, got "${raw ?? ""}"`);
-  }
-  return n;
-}
 
 /** Takes the section's options and its name in `--only` out of argv; the rest is for the others. */
 export function extractRollupsArgs(argv: readonly string[]): { rest: string[]; cli: RollupsCli } {
@@ -144,31 +135,29 @@ export function extractRollupsArgs(argv: readonly string[]): { rest: string[]; c
           rest.push(arg);
           break;
         }
-        const wanted = raw.split(",").map((s) => s.trim()).filter(Boolean);
-        cli.selected = wanted.includes("rollups");
-        const others = wanted.filter((s) => s !== "rollups");
-        cli.alone = cli.selected && others.length === 0;
-        rest.push(arg, others.join(","));
+        const only = takeSection(raw, "rollups");
+        cli.selected = only.selected;
+        cli.alone = only.alone;
+        rest.push(arg, only.others);
         break;
       }
       case "--rollups-rows":
-        cli.rows = (value() ?? "").split(",").map((s) => count(String(Number(s.trim())), arg));
+        cli.rows = (value() ?? "").split(",").map((s) => wholeNumber(String(Number(s.trim())), arg));
         break;
       case "--rollups-scale":
-        cli.scale = count(value(), arg);
+        cli.scale = wholeNumber(value(), arg);
         break;
       case "--rollups-samples":
-        cli.samples = count(value(), arg);
+        cli.samples = wholeNumber(value(), arg);
         break;
       case "--rollups-rate":
-        cli.rate = count(value(), arg);
+        cli.rate = wholeNumber(value(), arg);
         break;
       case "--rollups-seconds":
-        cli.seconds = count(value(), arg);
+        cli.seconds = wholeNumber(value(), arg);
         break;
       case "--rollups-results":
-        cli.results = value() ?? null;
-        if (!cli.results || cli.results.startsWith("--")) throw new RollupsUsageError(`${arg} needs a value`);
+        cli.results = requiredValue(value(), arg);
         break;
       default:
         rest.push(arg);

@@ -39,6 +39,7 @@ import type { Logger } from "../src/log.ts";
 import type { LogStreamWorker } from "../src/streams/stream-worker.ts";
 import { STREAM_ID_HEADER } from "../src/streams/destinations/https.ts";
 import { verifyWebhookSignature, SIGNATURE_HEADER } from "../src/server/webhooks/signature.ts";
+import { requiredValue, SectionUsageError, takeSection, wholeNumber } from "./section-args.ts";
 import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { countCpu, type CpuShares } from "./load-cpu.ts";
 import { clusterCpuSeconds, statFields } from "./server-cpu.ts";
@@ -107,17 +108,7 @@ export const STREAM_USAGE = `Log streams (--only stream; in every run unless --o
   --stream-results P    write P.json and P.md (full default: bench/results-stream, quick:
                         bench/.work/quick-results-stream; with --only stream alone, --results too)`;
 
-function count(raw: string | undefined, name: string, zero = false): number {
-  const n = Number(raw);
-  if (raw === undefined || raw.startsWith("--") || !Number.isFinite(n) || n < (zero ? 0 : 1) || Math.round(n) !== n) {
-    throw new StreamUsageError(`${name} needs a ${zero ? "whole number" : "positive whole number"}, got "${raw ?? ""}"`);
-  }
-  return n;
-}
 
-export class StreamUsageError extends Error {
-  override name = "UsageError";
-}
 
 /** Takes the stream section's options and its name in `--only` out of argv; the rest is bench/options.ts's. */
 export function extractStreamArgs(argv: readonly string[]): { rest: string[]; cli: StreamCli } {
@@ -136,41 +127,38 @@ export function extractStreamArgs(argv: readonly string[]): { rest: string[]; cl
           rest.push(arg);
           break;
         }
-        const wanted = raw.split(",").map((s) => s.trim()).filter(Boolean);
-        cli.selected = wanted.includes("stream");
-        const others = wanted.filter((s) => s !== "stream");
-        cli.alone = cli.selected && others.length === 0;
-        // an empty list: bench/options.ts selects no section of its own
-        rest.push(arg, others.join(","));
+        const only = takeSection(raw, "stream");
+        cli.selected = only.selected;
+        cli.alone = only.alone;
+        rest.push(arg, only.others);
         break;
       }
       case "--stream-rows":
-        cli.rows = count(String(Number(value())), arg);
+        cli.rows = wholeNumber(String(Number(value())), arg);
         break;
       case "--stream-backlog":
-        cli.backlog = count(String(Number(value())), arg, true);
+        cli.backlog = wholeNumber(String(Number(value())), arg, true);
         break;
       case "--stream-batches": {
         const raw = value() ?? "";
-        cli.batchSizes = raw.split(",").map((s) => count(s.trim(), arg));
-        if (cli.batchSizes.some((b) => b > 10_000)) throw new StreamUsageError(`${arg}: a stream's batch_size is at most 10000`);
+        cli.batchSizes = raw.split(",").map((s) => wholeNumber(s.trim(), arg));
+        if (cli.batchSizes.some((b) => b > 10_000)) throw new SectionUsageError(`${arg}: a stream's batch_size is at most 10000`);
         break;
       }
       case "--stream-timeout":
-        cli.timeoutSeconds = count(value(), arg);
+        cli.timeoutSeconds = wholeNumber(value(), arg);
         break;
       case "--stream-profile":
         cli.profile = true;
         break;
       case "--stream-rate":
-        cli.liveRate = count(value(), arg);
+        cli.liveRate = wholeNumber(value(), arg);
         break;
       case "--stream-seconds":
-        cli.liveSeconds = count(value(), arg);
+        cli.liveSeconds = wholeNumber(value(), arg);
         break;
       case "--stream-results":
-        cli.results = value() ?? null;
-        if (!cli.results || cli.results.startsWith("--")) throw new StreamUsageError(`${arg} needs a value`);
+        cli.results = requiredValue(value(), arg);
         break;
       default:
         rest.push(arg);
