@@ -85,6 +85,11 @@ async function killHard(owner: string): Promise<number> {
   const dataDirectory = (await client.query<{ d: string }>("select current_setting('data_directory') as d")).rows[0]!.d;
   await client.end();
   const postmaster = Number.parseInt((await readFile(path.join(dataDirectory, "postmaster.pid"), "utf8")).split("\n")[0]!, 10);
+  // Stopped first, the postmaster forks no backend between the scan below and
+  // the kill: a backend forked in that gap outlived it, attached to the shared
+  // memory, and the restart refused to start ("pre-existing shared memory
+  // block is still in use"). All at once, as in a power cut.
+  process.kill(postmaster, "SIGSTOP");
   const children: number[] = [];
   for (const entry of await readdir("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -102,14 +107,12 @@ async function killHard(owner: string): Promise<number> {
   }
   // wait until every one of them is gone, as after a power cut
   for (let i = 0; i < 200; i++) {
-    const alive = [postmaster, ...children].filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    const alive = [];
+    for (const pid of [postmaster, ...children]) {
+      // a zombie has let go of its memory; one nobody reaps stays forever
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+      if (stat !== "" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z") alive.push(pid);
+    }
     if (alive.length === 0) break;
     await sleep(25);
   }
