@@ -4,7 +4,7 @@
 // background, moves entries out of the default partition and keeps
 // partitions ahead daily, runs the security detectors every
 // DETECT_INTERVAL_MS and posts their webhooks, keeps the rollups behind the
-// charts every ROLLUP_INTERVAL_MS, delivers the tenants' log streams, seals the log every
+// charts within ROLLUP_INTERVAL_MS of the log, delivers the tenants' log streams, seals the log every
 // SEAL_INTERVAL_MS and verifies the seals every VERIFY_INTERVAL_MS; stops
 // cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
@@ -118,7 +118,8 @@ async function main(): Promise<void> {
     const detection = startDetection({ connectionString: db.ownerUrl, intervalMs: config.detectIntervalMs, logger });
     steps.unshift({ name: "detection", run: () => detection.stop() });
     // The rollups behind the charts and counts (audit.refresh_rollups()),
-    // every ROLLUP_INTERVAL_MS: the less they trail, the less a chart counts live.
+    // at most ROLLUP_INTERVAL_MS behind the log: the less they trail, the
+    // less a chart counts live.
     const rollups = startRollups({ connectionString: db.ownerUrl, intervalMs: config.rollupIntervalMs, logger });
     steps.unshift({ name: "rollups", run: () => rollups.stop() });
     // ... and the outbox's deliveries are posted to the tenants' webhook endpoints.

@@ -1,7 +1,7 @@
 // One run now and then one every intervalMs, never two at once, in the
 // background: the shape of the server's consumers of the log (detection,
-// sealing) and of the periodic verification. A failed run is logged and
-// changed nothing (its transaction rolled back): the next one repeats it.
+// sealing, rollups) and of the periodic verification. A failed run is logged
+// and changed nothing (its transaction rolled back): the next one repeats it.
 import pg from "pg";
 import type { Logger } from "../log.ts";
 
@@ -16,6 +16,14 @@ export interface BackgroundLoop<T> {
 
 export interface BackgroundLoopOptions<T> {
   intervalMs: number;
+  /**
+   * "rate" (the default): a run starts every intervalMs. "deadline":
+   * intervalMs is the most that what a run handles may wait for it: a run
+   * starts intervalMs minus the recent runs' longest duration after the
+   * previous one started (see nextStartDelay), so that what arrived just
+   * after a run began is handled by the end of the next one.
+   */
+  pacing?: "rate" | "deadline";
   /** The loop's logger (a child with its component). */
   log: Logger;
   /** What a failed run is logged as, e.g. "sealing failed". */
@@ -27,12 +35,35 @@ export interface BackgroundLoopOptions<T> {
   onStop?: () => Promise<void>;
 }
 
+/** Runs remembered for deadline pacing: enough to see a slow one coming back. */
+const RECENT_RUNS = 8;
+
+/**
+ * Deadline pacing: how long after a run that took `tookMs` (and started
+ * `tookMs` ago) the next one starts. Something arriving just after a run
+ * began waits for the next run's end: the start-to-start period plus that
+ * run's duration, kept within intervalMs by taking the recent runs' longest
+ * duration, with a quarter of margin, off the period; never less than a
+ * quarter interval apart (slower runs than that cannot keep the deadline,
+ * and the loop does not spin).
+ */
+export function nextStartDelay(intervalMs: number, recentRunsMs: readonly number[], tookMs: number): number {
+  const longest = Math.max(0, ...recentRunsMs);
+  const period = Math.max(intervalMs / 4, intervalMs - 1.25 * longest);
+  return Math.max(0, period - tookMs);
+}
+
 export function startBackgroundLoop<T>(options: BackgroundLoopOptions<T>): BackgroundLoop<T> {
   let stopped = false;
   let current: Promise<T | null> = (options.after ?? Promise.resolve()).then(() => null, () => null);
+  let runStartedAt = 0;
   const schedule = () => {
     current = current
-      .then(() => (stopped ? null : options.run()))
+      .then(() => {
+        if (stopped) return null;
+        runStartedAt = performance.now();
+        return options.run();
+      })
       .catch((err: unknown) => {
         // the message, not the error: pg attaches its client to it
         const e = err as Error & { code?: string };
@@ -41,15 +72,34 @@ export function startBackgroundLoop<T>(options: BackgroundLoopOptions<T>): Backg
       });
     return current;
   };
-  const firstRun = schedule();
-  const timer = setInterval(schedule, options.intervalMs);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
+  let firstRun: Promise<T | null>;
+  if (options.pacing === "deadline") {
+    const recent: number[] = [];
+    const tick = (): Promise<T | null> => {
+      const run = schedule();
+      void run.then(() => {
+        if (stopped) return;
+        const took = performance.now() - runStartedAt;
+        recent.push(took);
+        if (recent.length > RECENT_RUNS) recent.shift();
+        timer = setTimeout(tick, nextStartDelay(options.intervalMs, recent, took));
+        timer.unref();
+      });
+      return run;
+    };
+    firstRun = tick();
+  } else {
+    firstRun = schedule();
+    timer = setInterval(schedule, options.intervalMs);
+    timer.unref();
+  }
   return {
     firstRun,
     runNow: schedule,
     async stop() {
       stopped = true;
-      clearInterval(timer);
+      clearTimeout(timer); // (Node's clears an interval too)
       await current;
       await options.onStop?.();
     },

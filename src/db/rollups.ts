@@ -1,9 +1,10 @@
-// The server's rollup loop: audit.refresh_rollups() every ROLLUP_INTERVAL_MS,
-// as the owner, one round at a time, and at once again while the log holds
-// more than a round takes (catching up after a restart or an upgrade). The
-// rounds themselves (watermark, horizon, lock, maintenance recounts) are the
-// database's (db/schema/rollups.sql); audit.activity_counts() is exact whether
-// or not they keep up: what they have not counted yet is counted live.
+// The server's rollup loop: audit.refresh_rollups() as the owner, one round
+// at a time, often enough that an entry is counted within ROLLUP_INTERVAL_MS
+// of its commit, and at once again while the log holds more than a round
+// takes (catching up after a restart or an upgrade). The rounds themselves
+// (watermark, horizon, lock, maintenance recounts) are the database's
+// (db/schema/rollups.sql); audit.activity_counts() is exact whether or not
+// they keep up: what they have not counted yet is counted live.
 import pg from "pg";
 import type { Logger } from "../log.ts";
 import { loopPool, startBackgroundLoop, type BackgroundLoop } from "./background-loop.ts";
@@ -80,5 +81,8 @@ export function startRollups(options: RollupLoopOptions): RollupLoop {
       client.release();
     }
   };
-  return startBackgroundLoop({ intervalMs: options.intervalMs, log, failure: "rollup round failed", run: pass, onStop: () => pool.end() });
+  // Deadline pacing: ROLLUP_INTERVAL_MS is how far the rollups may fall
+  // behind the log, not the gap between rounds (a round's own duration would
+  // come on top of it).
+  return startBackgroundLoop({ intervalMs: options.intervalMs, pacing: "deadline", log, failure: "rollup round failed", run: pass, onStop: () => pool.end() });
 }

@@ -1,8 +1,10 @@
-// The background loop of detection, sealing and verification: a run at once,
-// then one per interval, never two at once; a failed run is logged and the
-// next one goes on; stop() waits for the run in progress.
+// The background loop of detection, sealing, rollups and verification: a run
+// at once, then one per interval (or, with deadline pacing, early enough that
+// what arrived just after a run began waits no longer than the interval),
+// never two at once; a failed run is logged and the next one goes on; stop()
+// waits for the run in progress.
 import { describe, expect, it } from "vitest";
-import { startBackgroundLoop } from "../../src/db/background-loop.ts";
+import { nextStartDelay, startBackgroundLoop } from "../../src/db/background-loop.ts";
 import { createLogger } from "../../src/log.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -66,5 +68,49 @@ describe("startBackgroundLoop", () => {
     expect(await loop.runNow()).toBe(2);
     await loop.stop();
     expect(order).toEqual(["run 1", "run 2", "closed"]);
+  });
+
+  it("deadline pacing: the next run starts the interval less the recent runs' longest duration (with a margin) after the last one started, at least a quarter interval apart", () => {
+    // idle rounds: about the interval
+    expect(nextStartDelay(1000, [2], 2)).toBe(1000 - 2.5 - 2);
+    // 200 ms rounds: 750 ms start to start, so what came just after a start is counted 950 ms later
+    expect(nextStartDelay(1000, [120, 200, 150], 150)).toBe(1000 - 250 - 150);
+    // one slow round among the recent ones keeps the margin until it leaves them
+    expect(nextStartDelay(1000, [600, 100], 100)).toBe(250 - 100);
+    // slower than the deadline allows: a quarter interval apart, never a spin
+    expect(nextStartDelay(1000, [900], 900)).toBe(0);
+    expect(nextStartDelay(1000, [900], 100)).toBe(150);
+  });
+
+  it("deadline pacing starts slow runs sooner than the interval, never two at once, and stop() ends it", async () => {
+    const starts: number[] = [];
+    let running = 0;
+    let overlapped = false;
+    const loop = startBackgroundLoop({
+      intervalMs: 400,
+      pacing: "deadline",
+      log: createLogger("silent"),
+      failure: "failed",
+      run: async () => {
+        starts.push(performance.now());
+        running++;
+        if (running > 1) overlapped = true;
+        await sleep(150);
+        running--;
+        return starts.length;
+      },
+    });
+    expect(await loop.firstRun).toBe(1);
+    await sleep(1_500);
+    await loop.stop();
+    const runs = starts.length;
+    const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+    // 400 − 1.25 × 150 ≈ 212 ms apart; a fixed rate would be 400
+    expect(gaps.length).toBeGreaterThanOrEqual(3);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(100 - 5); // never closer than a quarter interval
+    expect([...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!).toBeLessThan(400);
+    expect(overlapped).toBe(false);
+    await sleep(500);
+    expect(starts.length).toBe(runs); // nothing after stop()
   });
 });
