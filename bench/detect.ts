@@ -18,10 +18,11 @@
 //               statement by one actor, a round: exactly one mass_change alert
 //               of 100,000 entries, and how long that round takes against the
 //               server's interval (DETECT_INTERVAL_MS).
-//   BRIN        EXPLAIN (ANALYZE, BUFFERS) of a round's range read
-//               (transaction_id in [from, to)): a bitmap scan of the BRIN
-//               index on every partition, its buffers; the generic plan; what
-//               the planner would do without it.
+//   range read  EXPLAIN (ANALYZE, BUFFERS) of a round's range read
+//               (transaction_id in [from, to)): the index on transaction_id
+//               (a btree since migration 000020, BRIN before) on every
+//               partition, its buffers; the generic plan; what the planner
+//               would do without it.
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import os from "node:os";
@@ -46,8 +47,8 @@ const DATABASE = "audit_bench_detect";
 const TENANTS = 8;
 /** The server's detection loop runs its rounds with this statement_timeout (src/db/detection.ts). */
 const ROUND_TIMEOUT_MS = 120_000;
-/** pages_per_range of the BRIN index (the default: current.sql does not set it). */
-const BRIN_RANGE_PAGES = 128;
+/** A partition smaller than this may rightly be read whole (a BRIN index's default block range). */
+const SMALL_PARTITION_PAGES = 128;
 /** Statements of the explained round logged from this duration. */
 const EXPLAIN_MIN_MS = 2;
 /** The application's connections writing a round. */
@@ -149,28 +150,30 @@ export interface DetectResult {
     massChangeAlerts: number;
     massChangeEntryCount: number | null;
   };
-  brin: {
+  rangeRead: {
     fromXid: string;
     toXid: string;
     entries: number;
     partitions: number;
     partitionScans: { partition: string; heapPages: number; node: string; index: string; am: string; lossyHeapBlocks: number; rows: number }[];
-    /** Every partition of at least one block range is read through its BRIN index (a smaller one may rightly be read whole: the index cannot skip anything there). */
-    usesBrinEverywhere: boolean;
+    /** Every partition of at least SMALL_PARTITION_PAGES is read through its index on transaction_id (a smaller one may rightly be read whole). */
+    usesIndexEverywhere: boolean;
     planningMs: number;
     executionMs: number;
     buffers: { sharedHit: number; sharedRead: number };
     heapPages: number;
-    brinIndexPages: number;
+    /** Pages of the indexes on transaction_id, all partitions. */
+    indexPages: number;
     /** null: the server has no EXPLAIN (GENERIC_PLAN) (before PostgreSQL 16). */
-    genericPlanUsesBrin: boolean | null;
-    withoutBrin: { topNode: string; totalCost: number; brinPlanCost: number };
+    genericPlanUsesIndex: boolean | null;
+    withoutIndex: { topNode: string; totalCost: number; indexPlanCost: number };
     plan: string[];
     /**
-     * The same read after brin_summarize_new_values() on every partition's
-     * index: what is left once the unsummarized tail (autosummarize works
-     * in the background, a range at a time) is summarized. The rest of the
-     * lossy blocks are ranges whose summary the new entries widened.
+     * With a BRIN index (before migration 000020, or a variant): the same
+     * read after brin_summarize_new_values() on every partition's index:
+     * what is left once the unsummarized tail (autosummarize works in the
+     * background, a range at a time) is summarized. The rest of the lossy
+     * blocks are ranges whose summary the new entries widened. Null without.
      */
     afterSummarize: { rangesSummarized: number; lossyHeapBlocks: number; executionMs: number; buffers: number } | null;
   };
@@ -607,11 +610,11 @@ export async function measureDetect(server: BenchServer, ds: ReadDataset, opts: 
       .filter((f) => f.callsPerRound > 0 && !/^audit\.set_context$|^audit_private\.current_actor$/.test(f.name))
       .sort((x, y) => y.totalMsPerRound - x.totalMsPerRound);
 
-    // --- the BRIN index: the last round's range
-    // (the round run last: a later one's writes would widen the ranges this one reads)
+    // --- the index on transaction_id: the last round's range
+    // (the round run last: a later one's writes would widen the ranges a BRIN index reads)
     const last = explained?.round ?? profileRounds.at(-1) ?? samples.at(-1)!;
-    const brin = await explainBrin(ctl, last);
-    logger.info({ usesBrinEverywhere: brin.usesBrinEverywhere, partitions: brin.partitions, buffers: brin.buffers, executionMs: brin.executionMs }, "detect: the round's range read");
+    const rangeRead = await explainRangeRead(ctl, last);
+    logger.info({ usesIndexEverywhere: rangeRead.usesIndexEverywhere, partitions: rangeRead.partitions, buffers: rangeRead.buffers, executionMs: rangeRead.executionMs }, "detect: the round's range read");
 
     // --- the mass change
     logger.info({ rows: opts.massRows }, "detect: the mass change");
@@ -653,7 +656,7 @@ export async function measureDetect(server: BenchServer, ds: ReadDataset, opts: 
       },
       profile: { rounds: profileRounds, functions, explained },
       massChange,
-      brin,
+      rangeRead,
       consumer: consumerRows[0] ?? null,
       alertsByDetector: byDetector.map((r) => ({ detector: r.detector, alerts: r.alerts, entries: Number(r.entries) })),
     };
@@ -760,8 +763,8 @@ function parseAutoExplain(notices: string[]): SlowStatement[] {
   return out.sort((a, b) => b.ms - a.ms);
 }
 
-/** EXPLAIN of a round's range read: a bitmap scan of the BRIN index per partition? */
-async function explainBrin(ctl: pg.Client, r: DetectRound): Promise<DetectResult["brin"]> {
+/** EXPLAIN of a round's range read: through the index on transaction_id on every partition? */
+async function explainRangeRead(ctl: pg.Client, r: DetectRound): Promise<DetectResult["rangeRead"]> {
   const sql = `select count(*) from audit.log where transaction_id >= ${BigInt(r.fromXid)} and transaction_id < ${BigInt(r.toXid)}`;
   const { rows } = await ctl.query<{ "QUERY PLAN": string }>(`explain (analyze, buffers, summary) ${sql}`);
   const lines = rows.map((x) => x["QUERY PLAN"]);
@@ -770,23 +773,24 @@ async function explainBrin(ctl: pg.Client, r: DetectRound): Promise<DetectResult
     `select c.relname as name, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text as pages
        from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'audit.log'::regclass order by 1`,
   );
-  const { rows: brinIndexes } = await ctl.query<{ name: string; pages: string }>(
-    `select c.relname as name, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text as pages
+  // The partitions' indexes whose first column is transaction_id, whatever their access method.
+  const { rows: xidIndexes } = await ctl.query<{ name: string; am: string; pages: string }>(
+    `select c.relname as name, am.amname as am, (pg_relation_size(c.oid) / current_setting('block_size')::int)::text as pages
        from pg_index x join pg_class c on c.oid = x.indexrelid join pg_am am on am.oid = c.relam
-      where am.amname = 'brin' and x.indrelid in (select inhrelid from pg_inherits where inhparent = 'audit.log'::regclass)`,
+       join pg_attribute a on a.attrelid = x.indrelid and a.attnum = x.indkey[0]
+      where a.attname = 'transaction_id' and x.indrelid in (select inhrelid from pg_inherits where inhparent = 'audit.log'::regclass)`,
   );
-  const { rows: ams } = await ctl.query<{ name: string; am: string }>(
-    "select c.relname as name, am.amname as am from pg_class c join pg_am am on am.oid = c.relam where c.relkind = 'i' and c.relnamespace = 'audit'::regnamespace",
-  );
-  const amOf = new Map(ams.map((a) => [a.name, a.am]));
+  const amOf = new Map(xidIndexes.map((a) => [a.name, a.am]));
   const pagesOf = new Map(parts.map((p) => [p.name, Number(p.pages)]));
-  // One scan per partition: the node that reads it, and for a bitmap heap scan its index and lossy blocks.
-  const partitionScans: DetectResult["brin"]["partitionScans"] = [];
+  const scanNode = /->\s+(Bitmap Heap Scan|Seq Scan|Index Scan|Index Only Scan|Parallel Seq Scan|Parallel Bitmap Heap Scan|Parallel Index Scan)(?: using (\S+))? on (\S+)/;
+  // One scan per partition: the node that reads it, its index (of a bitmap heap scan: the bitmap's) and lossy blocks.
+  const partitionScans: DetectResult["rangeRead"]["partitionScans"] = [];
   for (let i = 0; i < lines.length; i++) {
-    const m = /->\s+(Bitmap Heap Scan|Seq Scan|Index Scan|Index Only Scan|Parallel Seq Scan|Parallel Bitmap Heap Scan) on (\S+)/.exec(lines[i]!);
+    const m = scanNode.exec(lines[i]!);
     if (!m) continue;
-    const scan = { partition: m[2]!, heapPages: pagesOf.get(m[2]!) ?? 0, node: m[1]!, index: "", am: "", lossyHeapBlocks: 0, rows: Number(/actual time=[\d.]+\.\.[\d.]+ rows=([\d.]+)/.exec(lines[i]!)?.[1] ?? Number.NaN) };
-    for (let j = i + 1; j < lines.length && !/->\s+(Bitmap Heap Scan|Seq Scan|Index Scan|Index Only Scan|Parallel)/.test(lines[j]!); j++) {
+    const index = m[2] ?? "";
+    const scan = { partition: m[3]!, heapPages: pagesOf.get(m[3]!) ?? 0, node: m[1]!, index, am: index ? (amOf.get(index) ?? "?") : "", lossyHeapBlocks: 0, rows: Number(/actual time=[\d.]+\.\.[\d.]+ rows=([\d.]+)/.exec(lines[i]!)?.[1] ?? Number.NaN) };
+    for (let j = i + 1; j < lines.length && !scanNode.test(lines[j]!); j++) {
       const idx = /Bitmap Index Scan on (\S+)/.exec(lines[j]!);
       if (idx) {
         scan.index = idx[1]!;
@@ -798,23 +802,19 @@ async function explainBrin(ctl: pg.Client, r: DetectRound): Promise<DetectResult
     partitionScans.push(scan);
   }
   const buffers = /Buffers: shared(?: hit=(\d+))?(?: read=(\d+))?/.exec(text);
-  let genericPlanUsesBrin: boolean | null = null;
+  let genericPlanUsesIndex: boolean | null = null;
   if (Number((await ctl.query<{ v: string }>("select current_setting('server_version_num') as v")).rows[0]!.v) >= 160000) {
     const generic = await ctl.query<{ "QUERY PLAN": string }>(
       "explain (generic_plan, costs off) select count(*) from audit.log where transaction_id >= $1 and transaction_id < $2",
     );
-    const scanned = generic.rows.map((x) => x["QUERY PLAN"]).flatMap((l) => {
-      const heap = /Bitmap Heap Scan on (\S+)|Scan on (\S+)/.exec(l);
-      return heap && !/Bitmap Index Scan/.test(l) ? [heap[1] ?? heap[2]!] : [];
-    });
-    const indexes = generic.rows.map((x) => /Bitmap Index Scan on (\S+)/.exec(x["QUERY PLAN"])?.[1]).filter((x): x is string => !!x);
-    const used = parts.filter((p) => Number(p.pages) > 0).length;
-    genericPlanUsesBrin = scanned.length === parts.length && indexes.filter((i) => amOf.get(i) === "brin").length >= used;
+    const used = generic.rows.map((x) => /(?:Index Scan using|Index Only Scan using|Bitmap Index Scan on) (\S+)/.exec(x["QUERY PLAN"])?.[1]).filter((x): x is string => !!x && amOf.has(x));
+    const big = parts.filter((p) => Number(p.pages) >= SMALL_PARTITION_PAGES).length;
+    genericPlanUsesIndex = used.length >= big;
   }
-  const withCost = async (bitmap: boolean) => {
+  const withCost = async (indexes: boolean) => {
     await ctl.query("begin");
     try {
-      if (!bitmap) await ctl.query("set local enable_bitmapscan = off");
+      if (!indexes) await ctl.query("set local enable_bitmapscan = off; set local enable_indexscan = off; set local enable_indexonlyscan = off");
       const { rows: p } = await ctl.query<{ "QUERY PLAN": string }>(`explain ${sql}`);
       const top = p[0]!["QUERY PLAN"];
       const scan = p.map((x) => x["QUERY PLAN"]).find((l) => /->/.test(l) && /Scan/.test(l)) ?? top;
@@ -823,10 +823,11 @@ async function explainBrin(ctl: pg.Client, r: DetectRound): Promise<DetectResult
       await ctl.query("rollback");
     }
   };
-  const withBrin = await withCost(true);
+  const withIndex = await withCost(true);
   const without = await withCost(false);
-  let afterSummarize: DetectResult["brin"]["afterSummarize"] = null;
-  {
+  let afterSummarize: DetectResult["rangeRead"]["afterSummarize"] = null;
+  const brinIndexes = xidIndexes.filter((x) => x.am === "brin");
+  if (brinIndexes.length) {
     let ranges = 0;
     for (const b of brinIndexes) ranges += Number((await ctl.query<{ n: string }>("select brin_summarize_new_values($1::regclass)::text as n", [`audit.${b.name}`])).rows[0]!.n);
     const { rows: again } = await ctl.query<{ "QUERY PLAN": string }>(`explain (analyze, buffers, summary) ${sql}`);
@@ -844,14 +845,14 @@ async function explainBrin(ctl: pg.Client, r: DetectRound): Promise<DetectResult
     entries: r.entries,
     partitions: parts.length,
     partitionScans,
-    usesBrinEverywhere: partitionScans.length === parts.length && partitionScans.every((p) => p.am === "brin" || p.heapPages < BRIN_RANGE_PAGES),
+    usesIndexEverywhere: partitionScans.length === parts.length && partitionScans.every((p) => amOf.has(p.index) || p.heapPages < SMALL_PARTITION_PAGES),
     planningMs: Number(/Planning Time: ([\d.]+) ms/.exec(text)?.[1] ?? Number.NaN),
     executionMs: Number(/Execution Time: ([\d.]+) ms/.exec(text)?.[1] ?? Number.NaN),
     buffers: { sharedHit: Number(buffers?.[1] ?? 0), sharedRead: Number(buffers?.[2] ?? 0) },
     heapPages: parts.reduce((a, p) => a + Number(p.pages), 0),
-    brinIndexPages: brinIndexes.reduce((a, p) => a + Number(p.pages), 0),
-    genericPlanUsesBrin,
-    withoutBrin: { topNode: without.scan, totalCost: without.cost, brinPlanCost: withBrin.cost },
+    indexPages: xidIndexes.reduce((a, p) => a + Number(p.pages), 0),
+    genericPlanUsesIndex,
+    withoutIndex: { topNode: without.scan, totalCost: without.cost, indexPlanCost: withIndex.cost },
     plan: lines.filter((l) => !/^\s*(Planning|Execution)/.test(l)).slice(0, 40),
     afterSummarize,
   };
@@ -869,12 +870,12 @@ function table(head: string[], rows: (string | number)[][]): string {
 }
 
 /** The verdicts of the three targets. */
-export function detectVerdicts(d: DetectResult): { latency: boolean; massChange: boolean; brin: boolean } {
+export function detectVerdicts(d: DetectResult): { latency: boolean; massChange: boolean; rangeRead: boolean } {
   const m = d.massChange;
   return {
     latency: d.rounds.clientMs.p95 <= DETECT_TARGETS.roundP95Ms,
     massChange: m.massChangeAlerts === 1 && m.massChangeEntryCount === m.rows && m.delete.round !== null && m.delete.round.clientMs <= DETECT_TARGETS.intervalMs,
-    brin: d.brin.usesBrinEverywhere,
+    rangeRead: d.rangeRead.usesIndexEverywhere,
   };
 }
 
@@ -882,7 +883,7 @@ export function renderDetect(out: string[], d: DetectResult): void {
   const v = detectVerdicts(d);
   const r = d.rounds;
   const m = d.massChange;
-  const b = d.brin;
+  const b = d.rangeRead;
   out.push("", "## 7. Detection: audit.detect() on the log", "");
   out.push(
     `${n(d.rows)} entries (${d.variant === "migrated" ? "schema as migrated" : `bench/variants/${d.variant}.sql`}), on a copy of the read data set ` +
@@ -912,9 +913,9 @@ export function renderDetect(out: string[], d: DetectResult): void {
       ok(v.massChange),
     ],
     [
-      "the round's range read (`transaction_id` in [from, to)) uses the BRIN index on every partition",
-      `${b.partitionScans.filter((s) => s.am === "brin").length} of ${b.partitions} partitions by a bitmap scan of the BRIN index${b.partitionScans.some((s) => s.am !== "brin") ? ` (the others smaller than one block range of ${BRIN_RANGE_PAGES} pages, read whole: ${b.partitionScans.filter((s) => s.am !== "brin").map((s) => `${s.partition} ${s.node}, ${n(s.heapPages)} pages`).join(", ")})` : ""}; ${n(b.buffers.sharedHit + b.buffers.sharedRead)} buffers (${n(b.buffers.sharedRead)} read) for ${n(b.entries)} entries, ${n(b.executionMs, 2)} ms`,
-      ok(v.brin),
+      "the round's range read (`transaction_id` in [from, to)) uses the index on transaction_id on every partition",
+      `${b.partitionScans.filter((s) => s.index !== "").length} of ${b.partitions} partitions through it (${[...new Set(b.partitionScans.filter((s) => s.index !== "").map((s) => `${s.node}, ${s.am}`))].join("; ")})${b.partitionScans.some((s) => s.index === "") ? ` (the others read whole: ${b.partitionScans.filter((s) => s.index === "").map((s) => `${s.partition} ${s.node}, ${n(s.heapPages)} pages`).join(", ")})` : ""}; ${n(b.buffers.sharedHit + b.buffers.sharedRead)} buffers (${n(b.buffers.sharedRead)} read) for ${n(b.entries)} entries, ${n(b.executionMs, 2)} ms`,
+      ok(v.rangeRead),
     ],
   ]));
 
@@ -966,13 +967,13 @@ export function renderDetect(out: string[], d: DetectResult): void {
     out.push(table(["", "detector", "severity", "entries", "summary"], alerts.map((a) => [a.state, a.detector, a.severity, n(a.entryCount), a.summary.replaceAll("|", "\\|")])));
   }
 
-  out.push("", "### The BRIN index on transaction_id: the last round's range", "");
+  out.push("", "### The index on transaction_id: the last round's range", "");
   out.push(
     `\`select count(*) from audit.log where transaction_id >= ${b.fromXid} and transaction_id < ${b.toXid}\` (${n(b.entries)} entries) on ${b.partitions} partitions: ` +
       `planning ${n(b.planningMs, 2)} ms, execution ${n(b.executionMs, 2)} ms, buffers ${n(b.buffers.sharedHit)} hit and ${n(b.buffers.sharedRead)} read; ` +
       `the heap blocks the index let through (lossy) ${n(b.partitionScans.reduce((a, s) => a + s.lossyHeapBlocks, 0))} of the log's ${n(b.heapPages)} heap pages; ` +
-      `the BRIN indexes hold ${n(b.brinIndexPages)} pages in all. The generic plan (what a session may switch to after five runs of a statement) ${b.genericPlanUsesBrin === null ? "was not checked (EXPLAIN (GENERIC_PLAN) needs PostgreSQL 16)" : b.genericPlanUsesBrin ? "uses it too" : "**does not use it on every partition**"}. ` +
-      `Without bitmap scans the planner would read the log with ${b.withoutBrin.topNode} (estimated cost ${n(b.withoutBrin.totalCost)} against ${n(b.withoutBrin.brinPlanCost)}).`,
+      `the indexes on transaction_id hold ${n(b.indexPages)} pages in all. The generic plan (what a session may switch to after five runs of a statement) ${b.genericPlanUsesIndex === null ? "was not checked (EXPLAIN (GENERIC_PLAN) needs PostgreSQL 16)" : b.genericPlanUsesIndex ? "uses it too" : "**does not use it on every partition**"}. ` +
+      `Without index scans the planner would read the log with ${b.withoutIndex.topNode} (estimated cost ${n(b.withoutIndex.totalCost)} against ${n(b.withoutIndex.indexPlanCost)}).`,
     "",
   );
   if (b.afterSummarize) {

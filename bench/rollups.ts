@@ -11,9 +11,8 @@
 //              in between so that the old versions leave no dead tuples behind
 //              in the heap or the indexes, and only ANALYZE after: their pages
 //              are new and not all-visible. Autovacuum is off on the
-//              partitions for the copy's lifetime (the BRIN ranges of the new
-//              pages are summarized, as autosummarize would have); relallvisible
-//              and the visibility map of the recent pages are reported.
+//              partitions for the copy's lifetime; relallvisible and the
+//              visibility map of the recent pages are reported.
 //   rollups    `audit.rebuild_rollups()` (timed; the tables' sizes and rows),
 //              then a tail the rollups have not counted: ~2,000 entries across
 //              tenants (the newest entries' tenants, the largest among them) in
@@ -361,23 +360,6 @@ async function insertableColumns(c: pg.ClientBase): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
-/**
- * Summarizes the BRIN ranges of audit.log's partitions not summarized yet
- * (transaction_id, autosummarize on): what autovacuum's work items do in a
- * live log as it grows, left undone here (autovacuum is off on the copy and
- * the rewritten pages came in one statement). Without it every new page
- * matches every transaction-id range, and each read of new entries scans
- * the whole rewritten month. Touches no visibility map.
- */
-async function summarizeBrin(c: pg.ClientBase): Promise<number> {
-  const { rows } = await c.query<{ n: string }>(
-    `select coalesce(sum(brin_summarize_new_values(i.indexrelid)), 0)::text as n
-       from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_am a on a.oid = ic.relam
-      where a.amname = 'brin' and i.indrelid in (select inhrelid from pg_inherits where inhparent = 'audit.log'::regclass)`,
-  );
-  return num(rows[0]!.n);
-}
-
 const countOf = async (c: pg.ClientBase, sql: string, params: unknown[] = []) => num((await c.query<{ n: string }>(sql, params)).rows[0]!.n);
 
 // ---------------------------------------------------------------------------
@@ -412,7 +394,6 @@ async function rewriteRecent(ctl: pg.Client, since: Date): Promise<number> {
   // In id order, as they were written (ids grow with time).
   const { rowCount } = await ctl.query("insert into audit.log overriding system value select * from pg_temp.bench_recent order by id");
   await ctl.query("drop table pg_temp.bench_recent");
-  await summarizeBrin(ctl);
   await ctl.query("analyze audit.log");
   return rowCount ?? 0;
 }
@@ -515,7 +496,6 @@ async function scaleTenant(ctl: pg.Client, tenantId: string, since: Date, spanEn
      order by x.at`,
     [tenantId, since, spanEnd, scale, wm],
   );
-  await summarizeBrin(ctl);
   await ctl.query("analyze audit.log");
   return rowCount ?? 0;
 }
@@ -1064,8 +1044,7 @@ export function renderRollupsMarkdown(r: RollupsResults): string {
     "Each size is a file copy of the read data set (`audit_bench_rollups_<n>`). The read data sets are `VACUUM (FREEZE)`d: every page all-visible. In the copy, the entries of the " +
       `${RECENT_DAYS} days before the data set's end are moved out into a temporary table and back as the owner (\`audit.maintenance\` and \`audit.moving_partitions\` on: nothing journaled), ` +
       "with a VACUUM of the emptied partition in between (no dead tuple left behind, the emptied end of the heap truncated) and only ANALYZE after: their pages are new and not all-visible, " +
-      "as the recent month of a live log is; autovacuum is off on the partitions for the copy's lifetime, and the BRIN ranges (transaction_id) of the new pages are summarized " +
-      "(`brin_summarize_new_values`: what autosummarize's work items do as a live log grows; it leaves the visibility map alone). Then the cluster's transaction ids are moved past the data set's made-up ones, " +
+      "as the recent month of a live log is; autovacuum is off on the partitions for the copy's lifetime. Then the cluster's transaction ids are moved past the data set's made-up ones, " +
       "`audit.rebuild_rollups()` counts everything (the watermark moves to the horizon), and a tail of copies of the newest entries is written in the data set's last second, above the watermark: " +
       "what one interval of writes leaves for `activity_counts` to count live. The simulated size is the largest copy again with its largest tenant's entries of the recent month ×" +
       `${n(r.options.scale)} ` +

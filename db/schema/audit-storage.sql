@@ -61,7 +61,7 @@ create index log_tenant_account_time_idx on audit.log using btree (tenant_id, ac
 create index log_tenant_actor_time_idx on audit.log using btree (tenant_id, actor_id, occurred_at, id) where (actor_id is not null);
 create index log_tenant_entity_time_idx on audit.log using btree (tenant_id, entity_id, occurred_at);
 create index log_tenant_resource_time_idx on audit.log using btree (tenant_id, resource_type, occurred_at, id);
-create index log_transaction_id_brin_idx on audit.log using brin (transaction_id int8_minmax_multi_ops) with (autosummarize='on');
+create index log_transaction_id_idx on audit.log using btree (transaction_id);
 
 create trigger _000_append_only before delete or update on audit.log for each row execute function audit_private.refuse_log_change();
 create trigger _000_append_only_truncate before truncate on audit.log for each statement execute function audit_private.refuse_log_truncate();

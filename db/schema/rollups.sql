@@ -127,9 +127,12 @@ begin
     elsif from_time - edge < edge + step - from_time then r1 := edge;
     else r1 := edge + step;
     end if;
+    -- At the end, the part of the period outside the range is only what
+    -- occurred before now: a range that ends now (the page's) takes its
+    -- last period whole and counts out an empty rest.
     edge := date_trunc(grain, hi, 'UTC');
     if edge = hi then r2 := hi;
-    elsif edge + step - hi < hi - edge then r2 := edge + step;
+    elsif greatest(least(edge + step, now()) - hi, interval '0') < hi - edge then r2 := edge + step;
     else r2 := edge;
     end if;
     if r1 < r2 then
@@ -164,17 +167,10 @@ begin
     end if;
     -- Entries the rollups have not counted yet: committed at or above the
     -- watermark, and the days journaled maintenance changed since.
-    if per_account then
-      -- An account's range is small: read through its own index, with the
-      -- range (a fence would leave the planner the account's whole history).
-      parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where occurred_at >= $10 and occurred_at < $13 and transaction_id >= $14 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
-                               log_bucket, kind_cols, filters);
-    else
-      -- (read through the BRIN index on transaction_id alone: the fence keeps
-      -- the planner from ANDing it with the tenant's whole range in the primary key)
-      parts := parts || format('select %s as b, %s, count(*) as n from (select * from audit.log where transaction_id >= $14 offset 0) l where occurred_at >= $10 and occurred_at < $13 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
-                               log_bucket, kind_cols, filters);
-    end if;
+    -- (through the index on transaction_id, or an account's own index, with
+    -- the range: partitions outside it are not read)
+    parts := parts || format('select %s as b, %s, count(*) as n from audit.log l where occurred_at >= $10 and occurred_at < $13 and transaction_id >= $14 and not (date_trunc(''day'', occurred_at, ''UTC'') = any($15))%s group by 1, 2, 3, 4',
+                             log_bucket, kind_cols, filters);
     if pos.recount_days is not null then
       parts := parts || format('select %s as b, %s, count(*) as n from audit.log l join unnest($15) r(day) on l.occurred_at >= r.day and l.occurred_at < r.day + interval ''24 hours'' where occurred_at >= $10 and occurred_at < $13%s group by 1, 2, 3, 4',
                                log_bucket, kind_cols, filters);
@@ -301,7 +297,6 @@ begin
   counted := audit_private.stage_rollup_counts(r.from_xid, r.to_xid);
   perform audit_private.apply_rollup_counts();
   perform audit_private.end_round('rollups', r.to_xid, least(counted, 2147483647)::integer, started);
-  perform audit_private.summarize_new_log_ranges();
   return counted;
 end
 $function$;
@@ -431,40 +426,3 @@ begin
 end
 $function$;
 comment on function audit_private.stage_rollup_counts(from_xid bigint, to_xid bigint) is 'Part of a rollup round: counts into pg_temp.rollup_counts the entries with transaction_id in [from_xid, to_xid) outside the days of pg_temp.rollup_recount, and every entry below to_xid of those days; returns how many entries of the first kind it counted.';
-
-create or replace function audit_private.summarize_new_log_ranges()
- returns integer
- language plpgsql
- set search_path to 'pg_catalog', 'pg_temp'
-as $function$
-declare
-  idx regclass;
-  summarized integer := 0;
-  lock_wait constant text := current_setting('lock_timeout');
-begin
-  -- What audit.activity_counts() counts live is found through the BRIN index
-  -- on transaction_id, and a range of pages no summary covers matches every
-  -- search: left to autovacuum (autosummarize, a minute or more behind), the
-  -- newest pages of a log written at 1,000 transactions/s are thousands of
-  -- pages read for every chart. Each rollup round summarizes them instead,
-  -- waiting for no one (autovacuum or DDL on a partition: skipped this round).
-  for idx in
-    select i.indexrelid::regclass
-      from pg_inherits p
-      join pg_index i on i.indrelid = p.inhrelid
-      join pg_class c on c.oid = i.indexrelid
-      join pg_am a on a.oid = c.relam and a.amname = 'brin'
-     where p.inhparent = 'audit.log'::regclass
-  loop
-    begin
-      perform set_config('lock_timeout', '50ms', true);
-      summarized := summarized + brin_summarize_new_values(idx);
-    exception when lock_not_available then
-      null;
-    end;
-  end loop;
-  perform set_config('lock_timeout', lock_wait, true);
-  return summarized;
-end
-$function$;
-comment on function audit_private.summarize_new_log_ranges() is 'Summarizes the page ranges of audit.log''s BRIN indexes (transaction_id) that no summary covers yet, partition by partition, skipping a partition whose lock is held; returns how many ranges it summarized. Run by every rollup round, so that the entries above a consumer''s watermark are found by reading the newest pages only.';

@@ -75,7 +75,7 @@ export const SECTIONS: readonly Section[] = [
   {
     file: "log-consumers.sql",
     title: "Reading the log in commit order: one mechanism for every consumer",
-    about: "A watermark per consumer (detectors, seals, each log stream, rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe BRIN index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
+    about: "A watermark per consumer (detectors, seals, each log stream, rollups), rounds bounded by the xmin horizon\n(audit_private.begin_round / end_round: one runner at a time, output and watermark in one transaction),\nthe index on transaction_id they read through (in audit-storage.sql), and audit.log_consumers() for lag.",
   },
   {
     file: "security-monitoring.sql",
@@ -172,7 +172,6 @@ const STREAM_TABLES = new Set(["audit.log_streams", "audit_private.log_stream_se
 const ROLLUP_FUNCTIONS = new Set([
   "audit.refresh_rollups", "audit.rebuild_rollups", "audit.activity_counts", "audit.rollup_position",
   "audit_private.stage_rollup_counts", "audit_private.apply_rollup_counts", "audit_private.rollup_work_tables",
-  "audit_private.summarize_new_log_ranges",
 ]);
 const ROLLUP_TABLES = new Set(["audit.tenant_rollups", "audit.account_rollups"]);
 const CONSUMER_TABLES = new Set(["audit_private.log_consumers"]);

@@ -15,8 +15,8 @@
 // halves the batch until the receiver takes one.
 //
 // The read is bounded by a window of transaction ids as well as by the
-// batch size, so that a backlog of millions is read in slices the BRIN index
-// on transaction_id finds directly, not re-scanned for every batch. The
+// batch size, so that a backlog of millions is read in slices the index on
+// transaction_id finds directly, not re-scanned for every batch. The
 // windows adapt toward three quarters of a batch each, and two of them are
 // read at once, ahead of the delivery.
 //
