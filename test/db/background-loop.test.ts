@@ -70,16 +70,16 @@ describe("startBackgroundLoop", () => {
     expect(order).toEqual(["run 1", "run 2", "closed"]);
   });
 
-  it("deadline pacing: the next run starts the interval less the recent runs' longest duration (with a margin) after the last one started, at least a quarter interval apart", () => {
+  it("deadline pacing: the next run starts the interval less twice the recent runs' longest duration after the last one started, at least a quarter interval apart", () => {
     // idle rounds: about the interval
-    expect(nextStartDelay(1000, [2], 2)).toBe(1000 - 2.5 - 2);
-    // 200 ms rounds: 750 ms start to start, so what came just after a start is counted 950 ms later
-    expect(nextStartDelay(1000, [120, 200, 150], 150)).toBe(1000 - 250 - 150);
+    expect(nextStartDelay(1000, [2], 2)).toBe(1000 - 4 - 2);
+    // rounds of up to 200 ms: 600 ms start to start, so what came just after a start is counted by 800 ms later, 1,000 if the next round takes twice as long
+    expect(nextStartDelay(1000, [120, 200, 150], 150)).toBe(1000 - 400 - 150);
     // one slow round among the recent ones keeps the margin until it leaves them
-    expect(nextStartDelay(1000, [600, 100], 100)).toBe(250 - 100);
+    expect(nextStartDelay(1000, [300, 100], 100)).toBe(400 - 100);
     // slower than the deadline allows: a quarter interval apart, never a spin
-    expect(nextStartDelay(1000, [900], 900)).toBe(0);
-    expect(nextStartDelay(1000, [900], 100)).toBe(150);
+    expect(nextStartDelay(1000, [600], 600)).toBe(0);
+    expect(nextStartDelay(1000, [600], 100)).toBe(150);
   });
 
   it("deadline pacing starts slow runs sooner than the interval, never two at once, and stop() ends it", async () => {
@@ -105,7 +105,7 @@ describe("startBackgroundLoop", () => {
     await loop.stop();
     const runs = starts.length;
     const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
-    // 400 − 1.25 × 150 ≈ 212 ms apart; a fixed rate would be 400
+    // max(100, 400 − 2 × 150) = 100 ms apart; a fixed rate would be 400
     expect(gaps.length).toBeGreaterThanOrEqual(3);
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(100 - 5); // never closer than a quarter interval
     expect([...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 2)]!).toBeLessThan(400);
