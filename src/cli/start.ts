@@ -4,9 +4,9 @@
 // background, moves entries out of the default partition and keeps
 // partitions ahead daily, runs the security detectors every
 // DETECT_INTERVAL_MS and posts their webhooks, keeps the rollups behind the
-// charts within ROLLUP_INTERVAL_MS of the log, delivers the tenants' log streams, seals the log every
-// SEAL_INTERVAL_MS and verifies the seals every VERIFY_INTERVAL_MS; stops
-// cleanly on SIGINT / SIGTERM.
+// charts within ROLLUP_INTERVAL_MS of the log, delivers the tenants' log
+// streams, seals the log every SEAL_INTERVAL_MS and verifies the seals every
+// VERIFY_INTERVAL_MS; stops cleanly on SIGINT / SIGTERM.
 import { assertServerConfig, ConfigError, loadConfig } from "../config.ts";
 import { prepareDatabase, type PreparedDatabase } from "../db/setup.ts";
 import { EmbeddedSetupError } from "../db/embedded.ts";
