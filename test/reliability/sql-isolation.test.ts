@@ -31,6 +31,7 @@ beforeAll(async () => {
   [vocabularies, atoms] = await Promise.all([Vocabularies.read(db.owner, world), Atoms.read(db.owner, world)]);
   await db.owner.query(JSONB_CASTABLE);
   auth = new pg.Pool({ connectionString: db.authUrl, max: 2 });
+  auth.on("error", () => undefined); // (see test/support/database.ts: the drop may end a closing socket)
 });
 
 afterAll(async () => {

@@ -16,6 +16,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // One connection: what a request leaves behind, the next one would find.
   pool = new pg.Pool({ connectionString: db.authUrl, max: 1 });
+  // (as test/support/database.ts's pools: end() resolves before the socket has
+  // closed, and the drop's forced termination must not crash the worker)
+  pool.on("error", () => undefined);
   pool.on("connect", (client) => {
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     (client as { query: unknown }).query = (...args: unknown[]) => {
