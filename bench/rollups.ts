@@ -118,8 +118,6 @@ export const ROLLUPS_USAGE = `Rollups (--only rollups; in every run unless --onl
   --rollups-results P   write P.json and P.md (full default: bench/results-rollups, quick:
                         bench/.work/quick-results-rollups; with --only rollups alone, --results too)`;
 
-
-
 /** Takes the section's options and its name in `--only` out of argv; the rest is for the others. */
 export function extractRollupsArgs(argv: readonly string[]): { rest: string[]; cli: RollupsCli } {
   const rest: string[] = [];
@@ -1035,7 +1033,7 @@ export function renderRollupsMarkdown(r: RollupsResults): string {
       lag ? `lag p50 ${n(lag.lagSeconds.p50, 2)} s, **p95 ${n(lag.lagSeconds.p95, 2)} s**, max ${n(lag.lagSeconds.max, 2)} s; the writer at ${n(lag.writer.tps, 1)}/s (${n(lag.writer.ofTarget, 3)} of ${n(lag.rate)})` : `skipped: ${(s.lag as { skipped: string }).skipped}`,
       ok(s.verdicts.lag, quick ? noVerdict : "writer rate below the target's"),
     ],
-    ["the capture's write figures unchanged", "rollups add nothing to the write path (a consumer of the log in commit order; the maintenance journal gains two columns, filled only in maintenance)", "– (not this section's)"],
+    ["the capture's write figures unchanged", "rollups add nothing to the write path (a consumer of the log in commit order; the maintenance journal gains two columns, filled only in maintenance); the btree on transaction_id that replaced the BRIN index (migration 000020) was measured by the write sections against it: bench/results-writes-000020.md", "– (not this section's)"],
   ]));
   if (s.problems.length) out.push("", `**Broken:** ${s.problems.join("; ")}.`);
 

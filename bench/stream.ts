@@ -108,8 +108,6 @@ export const STREAM_USAGE = `Log streams (--only stream; in every run unless --o
   --stream-results P    write P.json and P.md (full default: bench/results-stream, quick:
                         bench/.work/quick-results-stream; with --only stream alone, --results too)`;
 
-
-
 /** Takes the stream section's options and its name in `--only` out of argv; the rest is bench/options.ts's. */
 export function extractStreamArgs(argv: readonly string[]): { rest: string[]; cli: StreamCli } {
   const rest: string[] = [];
