@@ -17,6 +17,7 @@ import { claimsOf } from "./authenticate.ts";
 import { makeScopedWithPgClient } from "./scoped-pg-client.ts";
 import { ValidationErrorCodesPlugin, makeMaskError } from "./errors.ts";
 import { AuditAggregatesPlugin } from "./plugins/aggregates.ts";
+import { RollupAggregatesPlugin } from "./plugins/rollup-aggregates.ts";
 import { AuditCappedCountPlugin } from "./plugins/capped-count.ts";
 import { DomainValuesPlugin } from "./plugins/domain-values.ts";
 import { EmptyPagePlugin } from "./plugins/empty-page.ts";
@@ -103,6 +104,7 @@ export function makeAuditPreset(options: AuditPresetOptions): GraphileConfig.Pre
       InputScalarsPlugin,
       AuditAggregatesPlugin,
       AuditCappedCountPlugin,
+      RollupAggregatesPlugin,
       SecurityAlertsPlugin,
       WebhookOrderPlugin,
       SealsPlugin,

@@ -13,23 +13,22 @@
 // first build a bitmap of every match, reading all their index entries.)
 //
 // The conditions are the connection's own, taken from the same plan that
-// totalCount counts (cloneSubplanWithoutPagination): the conditions fixed at
-// planning time plus the callbacks that `filter` and `condition` apply at run
-// time. Here those callbacks write into a small query builder that only
-// collects WHERE conditions; anything else they might ask for (joins,
-// grouping, selections) fails loudly instead of counting something else.
-// Ordering is dropped, as for totalCount. The bounded query runs as the FROM
-// of an ordinary aggregate PgSelect of the same resource, so it goes through
-// the same executor as totalCount: the request's role and claims, hence the
-// same row-level security.
+// totalCount counts (cloneSubplanWithoutPagination; connection-conditions.ts
+// collects them), so filter and condition match the same entries. The
+// bounded query runs as the FROM of an ordinary aggregate PgSelect of the
+// same resource, so it goes through the same executor as totalCount: the
+// request's role and claims, hence the same row-level security.
 //
-// @dataplan/pg 1.1 keeps the runtime callbacks of a PgSelectStep in a private
-// field (applyDepIds); `selectInternals` is the one place that reads it. The
-// equality with totalCount is covered by test/server/capped-count.test.ts.
+// On the root `auditLogs`, when its filter asks only what the rollups carry
+// (rollup-aggregates.ts), the total comes from audit.activity_counts
+// instead, exact and without reading the entries; the cap applies the same.
+// The equality with totalCount is covered by test/server/capped-count.test.ts.
 import "postgraphile";
-import { PgCondition, PgSelectStep, TYPES, pgSelect, type PgResource, type PgSelectQueryBuilder } from "postgraphile/@dataplan/pg";
+import { PgSelectStep, TYPES, pgSelect, type PgResource } from "postgraphile/@dataplan/pg";
 import { Step, access, lambda, SafeError, type ConnectionStep, type ExecutionDetails, type FieldArgs, type GrafastResultsList } from "postgraphile/grafast";
-import { $$toSQL, sql, type SQL } from "postgraphile/pg-sql2";
+import { sql, type SQL } from "postgraphile/pg-sql2";
+import { ConnectionConditions } from "./connection-conditions.ts";
+import { RollupTotal, rootArgsOf, type RootArgs } from "./rollup-aggregates.ts";
 
 declare global {
   namespace GraphileBuild {
@@ -67,23 +66,6 @@ export interface CappedCount {
   isCapped: boolean;
 }
 
-/** A runtime callback of `filter`, `condition` or `orderBy`. */
-type ApplyCallback = (queryBuilder: PgSelectQueryBuilder) => void;
-
-/** The private parts of a PgSelectStep this plugin needs (see the header). */
-interface PgSelectInternals {
-  applyDepIds: readonly number[];
-  getDepOptions(depId: number): { step: Step };
-}
-
-function selectInternals($select: PgSelectStep<PgResource>): PgSelectInternals {
-  const internals = $select as unknown as Partial<PgSelectInternals>;
-  if (!Array.isArray(internals.applyDepIds) || typeof internals.getDepOptions !== "function") {
-    throw new Error(`${FIELD}: this version of @dataplan/pg keeps a PgSelectStep's runtime conditions elsewhere; update capped-count.ts`);
-  }
-  return internals as PgSelectInternals;
-}
-
 /**
  * A connection cappedCount cannot reproduce: refused, never counted
  * differently. A client's error (it can ask for totalCount instead), such
@@ -97,89 +79,6 @@ class UnsupportedByCappedCount extends SafeError {
 }
 
 /**
- * The query builder handed to the connection's runtime callbacks: it keeps
- * their WHERE conditions and nothing else. Ordering is dropped (a count has
- * no order; totalCount drops it too); anything that would change which rows
- * match other than a WHERE condition is refused.
- */
-class WhereCollector implements PgSelectQueryBuilder {
-  readonly mode = "aggregate" as const;
-  readonly alias: SQL;
-  readonly conditions: SQL[] = [];
-  private readonly meta: Record<string, unknown> = Object.create(null);
-
-  constructor(alias: SQL) {
-    this.alias = alias;
-  }
-
-  [$$toSQL](): SQL {
-    return this.alias;
-  }
-
-  where(condition: Parameters<PgSelectQueryBuilder["where"]>[0]): void {
-    // Callbacks get `sql` with embedding of objects that carry an alias (this
-    // builder, a PgCondition), as @dataplan/pg's own runtime builder does.
-    const resolved: unknown = typeof condition === "function"
-      ? sql.withTransformer((_sql, value: unknown) => (hasAlias(value) ? value.alias : value) as SQL, condition as (s: typeof sql) => SQL)
-      : condition;
-    if (sql.isSQL(resolved)) {
-      this.conditions.push(resolved);
-      return;
-    }
-    const spec = resolved as { type?: string; attribute?: string; callback?: (column: SQL) => SQL };
-    if (spec.type === "attribute" && typeof spec.attribute === "string" && typeof spec.callback === "function") {
-      this.conditions.push(spec.callback(sql`${this.alias}.${sql.identifier(spec.attribute)}`));
-      return;
-    }
-    throw new UnsupportedByCappedCount(`a condition of type ${String(spec.type)}`);
-  }
-
-  whereBuilder(): PgCondition<this> {
-    return new PgCondition(this);
-  }
-
-  orderBy(): void {}
-
-  setOrderIsUnique(): void {}
-
-  setMeta(key: string, value: unknown): void {
-    this.meta[key] = value;
-  }
-
-  getMetaRaw(key: string): unknown {
-    return this.meta[key];
-  }
-
-  singleRelation(): SQL {
-    throw new UnsupportedByCappedCount("a join to a relation");
-  }
-
-  join(): void {
-    throw new UnsupportedByCappedCount("a join");
-  }
-
-  groupBy(): void {
-    throw new UnsupportedByCappedCount("grouping");
-  }
-
-  having(): void {
-    throw new UnsupportedByCappedCount("a having condition");
-  }
-
-  havingBuilder(): PgCondition<this> {
-    throw new UnsupportedByCappedCount("a having condition");
-  }
-
-  selectAndReturnIndex(): number {
-    throw new UnsupportedByCappedCount("a selection");
-  }
-}
-
-function hasAlias(value: unknown): value is { alias: SQL } {
-  return typeof value === "object" && value !== null && "alias" in value && sql.isSQL((value as { alias: unknown }).alias);
-}
-
-/**
  * The bounded match as SQL: `(select 1 from <table> as <alias> where
  * <conditions> limit <max + 1>)`, built once per request from the
  * connection's conditions. Unary: it depends only on request-wide values
@@ -187,48 +86,25 @@ function hasAlias(value: unknown): value is { alias: SQL } {
  */
 class BoundedMatchStep extends Step<SQL> {
   override isSyncAndSafe = false; // refusing an unsupported callback throws
-  private readonly from: SQL;
-  private readonly alias: SQL;
-  private readonly planConditions: readonly SQL[];
-  private readonly callbackDepIds: readonly number[];
+  private readonly conditions: ConnectionConditions;
+  private readonly rollups: RollupTotal | null;
   private readonly maxDepId: number;
 
-  constructor($select: PgSelectStep<PgResource>, $max: Step<number>) {
+  constructor($select: PgSelectStep<PgResource>, $max: Step<number>, root: RootArgs | null) {
     super();
-    const info = PgSelectStep.getStaticInfo($select);
-    // Only a plain table with WHERE conditions is reproduced here; anything
-    // else (joins, placeholders bound to other steps, a function source) is
-    // refused at planning time rather than counted differently.
-    const unsupported = [
-      info.joins.length > 0 && "joins",
-      info.groups.length > 0 && "grouping",
-      info.havingConditions.length > 0 && "having conditions",
-      (info.placeholderSymbols.length > 0 || info.fixedPlaceholderValues.size > 0) && "values of the row it belongs to (such as an alert's entries)",
-      info.deferredSymbols.length > 0 && "a computed source",
-      info._symbolSubstitutes.size > 0 && "merged queries",
-    ].filter(Boolean);
-    if (unsupported.length > 0) throw new UnsupportedByCappedCount(unsupported.join(", "));
-    this.from = info.from;
-    this.alias = info.alias;
-    this.planConditions = info.conditions;
-    const internals = selectInternals($select);
-    this.callbackDepIds = internals.applyDepIds.map((depId) => this.addUnaryDependency(internals.getDepOptions(depId).step));
-    this.maxDepId = this.addUnaryDependency($max);
+    const add = (step: Step) => this.addUnaryDependency(step);
+    this.conditions = new ConnectionConditions($select, add, (what) => new UnsupportedByCappedCount(what));
+    this.rollups = root && !this.conditions.hasPlanConditions ? new RollupTotal(root, add) : null;
+    this.maxDepId = add($max);
     if (!this.getAndFreezeIsUnary()) throw new Error(`${FIELD}: the bounded match must depend on request-wide values only`);
   }
 
   override execute({ indexMap, values }: ExecutionDetails): GrafastResultsList<SQL> {
-    const collector = new WhereCollector(this.alias);
-    for (const depId of this.callbackDepIds) {
-      const callbacks = values[depId]!.unaryValue() as ApplyCallback | readonly (ApplyCallback | null | undefined)[] | null | undefined;
-      for (const callback of Array.isArray(callbacks) ? callbacks : [callbacks]) callback?.(collector);
-    }
+    // Built every time: the filter's checks answer the same on either source.
+    const where = this.conditions.where(values);
     const max = values[this.maxDepId]!.unaryValue() as number;
-    const conditions = [...this.planConditions, ...collector.conditions];
-    const where = conditions.length > 0
-      ? sql`\nwhere ${sql.join(conditions.map((c) => sql.parens(sql.indent(c))), "\nand ")}`
-      : sql.blank;
-    const bounded = sql`(${sql.indent(sql`select 1\nfrom ${this.from} as ${this.alias}${where}\nlimit ${sql.literal(max + 1)}`)})`;
+    const onLog = sql`(${sql.indent(sql`select 1\nfrom ${this.conditions.from} as ${this.conditions.alias}${where}\nlimit ${sql.literal(max + 1)}`)})`;
+    const bounded = this.rollups?.boundedMatch(values, max, onLog) ?? onLog;
     return indexMap(() => bounded);
   }
 }
@@ -241,7 +117,7 @@ function planCappedCount($connection: TableConnectionStep, fieldArgs: FieldArgs)
   const $select = $connection.cloneSubplanWithoutPagination("aggregate");
   // Not sync-and-safe: it throws, and the error must reach the client.
   const $max = lambda(fieldArgs.getRaw("max"), checkMax);
-  const $bounded = new BoundedMatchStep($select, $max);
+  const $bounded = new BoundedMatchStep($select, $max, rootArgsOf($connection));
   const $counted = pgSelect({
     resource: $select.resource,
     identifiers: [],

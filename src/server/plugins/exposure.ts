@@ -285,8 +285,8 @@ export const AuditTagsPlugin = jsonPgSmartTags({
           behavior: [
             "-insert -update -delete -single -list -connection:backwards",
             "+connection +aggregates +groupedAggregates -resource:groupedAggregates:having",
-            // The project's own: capped-count.ts, ordering.ts.
-            "+cappedCount +occurredAtOrder",
+            // The project's own: capped-count.ts, ordering.ts, rollup-aggregates.ts.
+            "+cappedCount +occurredAtOrder +rollupCounts",
           ],
         },
         attribute: Object.fromEntries(
