@@ -1,9 +1,11 @@
 // Section 3b: the same admin questions through the API, end to end: an HTTP
 // POST /graphql with a bearer token (JWT verified), PostGraphile, row-level
-// security, the JSON response parsed by the client. The server is the
-// project's own (src/server/app.ts startServer), on an ephemeral port, over
-// the read data set, logged in as audit_authenticator like in production and
-// reading in the admin kind's role (audit_tenant_admin / audit_account_admin).
+// security, timed to the response's last byte (graphql-client.ts; the JSON
+// is parsed and checked after). The server is the project's own (startServer,
+// as `npm start` runs it) in a process of its own (api-process.ts), on an
+// ephemeral port, over the read data set, logged in as audit_authenticator
+// like in production and reading in the admin kind's role
+// (audit_tenant_admin / audit_account_admin).
 import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Express } from "express";
@@ -12,7 +14,9 @@ import type { Logger } from "../src/log.ts";
 import type { RouteContext } from "../src/server/app.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import type { ScopeRole } from "./reads.ts";
-import { sampleLatency, timed, type LatencyFigures } from "./sampling.ts";
+import { startApiProcess, type ApiProcess } from "./api-process.ts";
+import { postGraphQL, type GraphQLBody, type TimedResponse } from "./graphql-client.ts";
+import { sampleLatency, type LatencyFigures } from "./sampling.ts";
 import type { BenchServer } from "./server.ts";
 
 export interface HttpQueryFigures extends LatencyFigures {
@@ -50,8 +54,6 @@ const page = (args: string) => `{ auditLogs(${args}) { nodes { ${NODE_FIELDS} } 
 /** A page as real clients ask for it: one document, the values as GraphQL variables. */
 const PAGE_WITH_VARIABLES = `query Page($first: Int, $after: Cursor) { auditLogs(first: $first, after: $after) { nodes { ${NODE_FIELDS} } pageInfo { hasNextPage endCursor } } }`;
 
-/** A GraphQL request body: a document, or a document with variables. */
-type GraphQLBody = string | { query: string; variables: Record<string, unknown> };
 
 interface HttpQuery {
   name: string;
@@ -158,24 +160,14 @@ export async function loadStartServer(): Promise<StartServer | string> {
   }
 }
 
-async function post(url: string, token: string, request: GraphQLBody): Promise<unknown> {
-  const res = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify(typeof request === "string" ? { query: request } : request),
-  });
-  const body = (await res.json()) as { data?: unknown; errors?: { message: string }[] };
-  if (res.status !== 200 || body.errors?.length) throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(body.errors ?? body)}\n${JSON.stringify(request)}`);
-  return body.data;
-}
-
 export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { samples: number }, logger: Logger): Promise<HttpResult | { skipped: string }> {
-  const startServer = await loadStartServer();
-  if (typeof startServer === "string") return { skipped: startServer };
   const secret = randomBytes(32).toString("base64url");
-  const silent = logger.child({ component: "api" });
-  silent.level = "warn";
-  const api = await startServer({ authUrl: server.url(ds.database, "auth"), jwt: { algorithm: "HS256", key: secret }, port: 0, logger: silent, statementTimeoutMs: 30_000 });
+  let api: ApiProcess;
+  try {
+    api = await startApiProcess(server.url(ds.database, "auth"), secret);
+  } catch (err) {
+    return { skipped: `the API server did not start (${err instanceof Error ? err.message.split("\n")[0] : String(err)})` };
+  }
   const owner = new pg.Client({ connectionString: server.url(ds.database) });
   await owner.connect();
   try {
@@ -184,9 +176,9 @@ export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { 
     for (const s of scopes) {
       let after: string | null = null;
       for (let p = 0; p < 9; p++) {
-        const d = (await post(api.url, s.token, `{ auditLogs(first: 50${after ? `, after: ${JSON.stringify(after)}` : ""}) { pageInfo { endCursor } } }`)) as {
-          auditLogs: { pageInfo: { endCursor: string | null } };
-        };
+        const page: TimedResponse<{ auditLogs: { pageInfo: { endCursor: string | null } } }> = await postGraphQL(
+          api.url, s.token, `{ auditLogs(first: 50${after ? `, after: ${JSON.stringify(after)}` : ""}) { pageInfo { endCursor } } }`);
+        const d = page.data;
         after = d.auditLogs.pageInfo.endCursor;
         if (!after) break;
       }
@@ -198,12 +190,12 @@ export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { 
       for (const role of q.roles) {
         const roleScopes = scopes.filter((s) => s.role === role && (!q.largestTenantOnly || s.rank === 1) && (q.name !== "page10_cursor" || s.cursor));
         if (!roleScopes.length) continue;
-        const ask = (i: number) => {
+        const ask = async (i: number) => {
           const s = roleScopes[i % roleScopes.length]!;
-          return post(api.url, s.token, q.query({ spanEnd: ds.spanEnd, actorId: s.actorId, entityId: s.entityId, cursor: s.cursor, i }));
+          return (await postGraphQL(api.url, s.token, q.query({ spanEnd: ds.spanEnd, actorId: s.actorId, entityId: s.entityId, cursor: s.cursor, i }))).ms;
         };
-        // warm-up: every scope once; then the whole request is timed
-        const latency = await sampleLatency({ warmUps: roleScopes.length, samples: opts.samples }, (i) => timed(() => ask(i)));
+        // warm-up: every scope once; then each request, to its response's last byte
+        const latency = await sampleLatency({ warmUps: roleScopes.length, samples: opts.samples }, ask);
         const f: HttpQueryFigures = {
           name: q.name, description: q.description, role, ...latency,
           targetMs: q.targetMs, informational: q.informational ?? false,
@@ -215,6 +207,6 @@ export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { 
     return { rows: ds.rows, variant: ds.variant, queries: figures };
   } finally {
     await owner.end();
-    await api.close();
+    await api.stop();
   }
 }

@@ -1,11 +1,12 @@
-// The API server of the load section (load.ts), in a process of its own: the
-// load generator's event loop must not share a thread with the server it
-// times, and in production the admins' browsers are elsewhere too. The same
-// server as `npm start` (startServer with the page's routes, the export
-// among them) with its production defaults (statement timeout, pool size),
-// over the data set named by LOAD_API_AUTH_URL, verifying HS256 tokens
-// signed with LOAD_API_JWT_SECRET. Prints one JSON line {"url": …} when it
-// listens; SIGTERM or the end of its stdin closes it.
+// The API server of the benches that time it over HTTP (load.ts, http.ts,
+// rollups.ts; started by api-process.ts), in a process of its own: a load
+// generator's or a client's event loop must not share a thread with the
+// server it times, and in production the admins' browsers are elsewhere too.
+// The same server as `npm start` (startServer with the page's routes, the
+// export among them) with its production defaults (statement timeout, pool
+// size), over the data set named by LOAD_API_AUTH_URL, verifying HS256
+// tokens signed with LOAD_API_JWT_SECRET. Prints one JSON line {"url": …}
+// when it listens; SIGTERM or the end of its stdin closes it.
 import { createLogger } from "../src/log.ts";
 import { webRoutes } from "../src/server/routes/web-routes.ts";
 import { loadStartServer } from "./http.ts";

@@ -9,13 +9,11 @@
 // by step instead when the target rate did not pass). The API server runs in
 // a process of its own (load-api.ts); every run records where the CPU went
 // (load-cpu.ts).
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import { readFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
+import { startApiProcess, type ApiProcess } from "./api-process.ts";
 import { mintAdminScopes } from "./http.ts";
 import { countCpu, type CpuShares } from "./load-cpu.ts";
 import { buildMix, type PageRequest, type RequestGroup } from "./load-mix.ts";
@@ -100,43 +98,6 @@ async function loadtestVersion(): Promise<string> {
 }
 
 
-/** The API server in its own process (load-api.ts), on the copy, as audit_authenticator. */
-async function startApi(authUrl: string, secret: string): Promise<{ url: string; pid: number | null; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [`${benchDir}load-api.ts`], {
-    env: { ...process.env, LOAD_API_AUTH_URL: authUrl, LOAD_API_JWT_SECRET: secret },
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, "exit");
-    child.kill("SIGTERM");
-    const kill = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    await exited;
-    clearTimeout(kill);
-  };
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error("load: the API server did not listen within 120 s")), 120_000);
-      createInterface({ input: child.stdout }).once("line", (line) => {
-        clearTimeout(timer);
-        try {
-          resolve((JSON.parse(line) as { url: string }).url);
-        } catch {
-          reject(new Error(`load: unexpected output of the API server: ${line}`));
-        }
-      });
-      child.once("exit", (code) => {
-        clearTimeout(timer);
-        reject(new Error(`load: the API server exited (${code}) before it listened`));
-      });
-    });
-    return { url, pid: child.pid ?? null, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
-
 /** One request, checked: the mix is validated (and warmed) request by request before any load. */
 async function sendChecked(apiUrl: string, r: PageRequest): Promise<unknown> {
   const res = await fetch(apiUrl + r.path, { method: r.method, headers: r.headers, body: r.body ?? undefined });
@@ -169,11 +130,11 @@ export async function measureLoad(server: BenchServer, ds: ReadDataset, opts: Lo
   await copyDataset(server, ds.database, DATABASE);
   const owner = new pg.Client({ connectionString: server.url(DATABASE) });
   await owner.connect();
-  let api: Awaited<ReturnType<typeof startApi>> | null = null;
+  let api: ApiProcess | null = null;
   try {
     await loadFixture(owner, fixture);
     const secret = randomBytes(32).toString("base64url");
-    api = await startApi(server.url(DATABASE, "auth"), secret);
+    api = await startApiProcess(server.url(DATABASE, "auth"), secret);
     logger.info({ url: api.url }, "load: the API server listens");
     const apiUrl = api.url;
     const apiPid = api.pid;

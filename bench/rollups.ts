@@ -27,8 +27,11 @@
 //              each sample its own transaction, a different `now` per sample
 //              (the data set's end minus 0–60 min at random, so that the
 //              range's edges fall anywhere in an hour, as a page load does).
-//   GraphQL    the project's server over the copy (http.ts), the page's
-//              ActivityChart document with its variables (src/browser/queries.ts).
+//   GraphQL    the project's server over the copy, in a process of its own
+//              (api-process.ts), timed to the response's last byte
+//              (graphql-client.ts): the page's ActivityChart document with its
+//              variables (src/browser/queries.ts), and the API's grouped
+//              aggregates by day from the rollups and from the log.
 //   lag        the write sections' fixture beside the history, pgbench writing
 //              audited transactions at a fixed rate (load-writer.ts) while
 //              startRollups (src/db/rollups.ts) runs in this process every
@@ -49,7 +52,9 @@ import { SCOPE_ROLES } from "../src/server/auth.ts";
 import { setTransactionScope } from "../src/server/scoped-query.ts";
 import { requiredValue, takeSection, wholeNumber } from "./section-args.ts";
 import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
-import { loadStartServer, mintAdminScopes, type StartedServer } from "./http.ts";
+import { startApiProcess, type ApiProcess } from "./api-process.ts";
+import { postGraphQL } from "./graphql-client.ts";
+import { mintAdminScopes } from "./http.ts";
 import { runWriter, type WriterFigures } from "./load-writer.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { ReadDataset } from "./read-dataset.ts";
@@ -637,62 +642,83 @@ async function timeQueries(viewer: pg.Client, admins: Record<Admin["role"], Admi
   return out;
 }
 
-async function post(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<unknown[]> {
-  const res = await fetch(`${url}/graphql`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/graphql-response+json, application/json", authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: { activityCounts?: unknown[] }; errors?: { message: string }[] };
-  if (res.status !== 200 || body.errors?.length || !body.data?.activityCounts) throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(body.errors ?? body)}`);
-  return body.data.activityCounts;
+/** Posts a document, timed to its response's last byte; its rows: activityCounts, or auditLogs' groupedAggregates. */
+async function post(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<{ ms: number; rows: unknown[] }> {
+  const { ms, data } = await postGraphQL<{ activityCounts?: unknown[]; auditLogs?: { groupedAggregates?: unknown[] } }>(url, token, { query, variables });
+  const rows = data.activityCounts ?? data.auditLogs?.groupedAggregates;
+  if (!rows) throw new Error(`GraphQL request answered no rows: ${JSON.stringify(data).slice(0, 300)}`);
+  return { ms, rows };
 }
 
-async function timeHttp(server: BenchServer, database: string, spanEnd: Date, samples: number, seed: number, logger: Logger): Promise<DataSetResult["http"]> {
-  const startServer = await loadStartServer();
-  if (typeof startServer === "string") return { skipped: startServer };
+/** The API's own grouped aggregates of the log, by UTC day and resource type (src/browser/queries.ts's AuditLogActivity). */
+const GROUPED_ACTIVITY = `query AuditLogActivity($filter: AuditLogFilter) {
+  auditLogs(filter: $filter) { groupedAggregates(groupBy: [OCCURRED_AT_TRUNCATED_TO_DAY, RESOURCE_TYPE]) { keys count } }
+}`;
+
+/** The GraphQL cases: the page's chart, and the API's grouped aggregates from the rollups and (a one-part `or`) from the log. */
+const HTTP_CASES = [
+  {
+    name: "chart_30d", operation: "ActivityChart", role: "tenant_admin" as const, document: ACTIVITY_CHART, maxSamples: null,
+    description: "the page's ActivityChart document, 30 days, bucket day, byKind (the largest tenant's admin)",
+    variables: (from: Date, to: Date) => ({ fromTime: from.toISOString(), toTime: to.toISOString(), resourceTypes: null, actions: null, events: null, actorIds: null, bucket: "day", byKind: true }),
+  },
+  {
+    name: "account_chart_30d", operation: "ActivityChart", role: "account_admin" as const, document: ACTIVITY_CHART, maxSamples: null,
+    description: "the same document as an account admin of the largest tenant",
+    variables: (from: Date, to: Date) => ({ fromTime: from.toISOString(), toTime: to.toISOString(), resourceTypes: null, actions: null, events: null, actorIds: null, bucket: "day", byKind: true }),
+  },
+  {
+    name: "grouped_30d", operation: "AuditLogActivity", role: "tenant_admin" as const, document: GROUPED_ACTIVITY, maxSamples: null,
+    description: "auditLogs' groupedAggregates by UTC day and resource type over the same 30 days (from the rollups)",
+    variables: (from: Date, to: Date) => ({ filter: { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } }),
+  },
+  {
+    name: "grouped_30d_log", operation: "AuditLogActivity", role: "tenant_admin" as const, document: GROUPED_ACTIVITY, maxSamples: 30,
+    description: "the same, its filter as a one-part `or` (the rollups do not answer it): the log's entries grouped",
+    variables: (from: Date, to: Date) => ({ filter: { or: [{ occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } }] } }),
+  },
+];
+
+async function timeHttp(server: BenchServer, database: string, spanEnd: Date, samples: number, seed: number): Promise<DataSetResult["http"]> {
   const secret = randomBytes(32).toString("base64url");
-  const quiet = logger.child({ component: "api" });
-  quiet.level = "warn";
-  let api: StartedServer | null = null;
+  let api: ApiProcess | null = null;
   const owner = await connect(server.url(database), "audit-trail-bench");
   try {
-    api = await startServer({ authUrl: server.url(database, "auth"), jwt: { algorithm: "HS256", key: secret }, port: 0, logger: quiet, statementTimeoutMs: 30_000 });
+    try {
+      api = await startApiProcess(server.url(database, "auth"), secret);
+    } catch (err) {
+      return { skipped: `the API server did not start (${err instanceof Error ? err.message.split("\n")[0] : String(err)})` };
+    }
     const scopes = await mintAdminScopes(owner, secret);
     const out: (QueryTiming & { operation: string })[] = [];
-    const cases = [
-      { name: "chart_30d", role: "tenant_admin" as const, description: "the page's ActivityChart document, 30 days, bucket day, byKind (the largest tenant's admin)" },
-      { name: "account_chart_30d", role: "account_admin" as const, description: "the same document as an account admin of the largest tenant" },
-    ];
-    for (const [ci, cs] of cases.entries()) {
+    for (const [ci, cs] of HTTP_CASES.entries()) {
       const scope = scopes.find((s) => s.rank === 1 && s.role === cs.role);
       if (!scope) continue;
       const rnd = random(seed * 57 + ci);
       const ask = async () => {
         const now = new Date(spanEnd.getTime() - Math.floor(rnd() * HOUR));
         const [from, to] = range30(now);
-        const variables = { fromTime: from.toISOString(), toTime: to.toISOString(), resourceTypes: null, actions: null, events: null, actorIds: null, bucket: "day", byKind: true };
-        const t0 = performance.now();
-        const rows = await post(api!.url, scope.token, ACTIVITY_CHART, variables);
-        return { ms: performance.now() - t0, rows: rows.length };
+        const { ms, rows } = await post(api!.url, scope.token, cs.document, cs.variables(from, to));
+        return { ms, rows: rows.length };
       };
-      for (let i = 0; i < 10; i++) await ask();
+      const wanted = Math.min(samples, cs.maxSamples ?? samples);
+      for (let i = 0; i < Math.min(10, wanted); i++) await ask();
       const times: number[] = [];
       const rows: number[] = [];
       const started = performance.now();
-      for (let i = 0; i < samples; i++) {
+      for (let i = 0; i < wanted; i++) {
         const r = await ask();
         times.push(r.ms);
         rows.push(r.rows);
         if (i + 1 >= 10 && performance.now() - started > 120_000) break;
       }
       const s = summary(times)!;
-      out.push({ name: cs.name, operation: "ActivityChart", description: cs.description, role: cs.role, samples: times.length, p50Ms: s.p50, p95Ms: s.p95, maxMs: s.max, rows: percentile(rows, 50) });
+      out.push({ name: cs.name, operation: cs.operation, description: cs.description, role: cs.role, samples: times.length, p50Ms: s.p50, p95Ms: s.p95, maxMs: s.max, rows: percentile(rows, 50) });
     }
     return out;
   } finally {
     await owner.end();
-    await api?.close();
+    await api?.stop();
   }
 }
 
@@ -739,7 +765,7 @@ async function measureDataSet(
     for (const q of sql) logger.info({ label, query: q.name, p50Ms: q.p50Ms, p95Ms: q.p95Ms, maxMs: q.maxMs, samples: q.samples, rows: q.rows }, "rollups: SQL");
     const plan = await explainChart(ownerUrl, tenant, new Date(spanEnd.getTime() - 17 * 60_000 - 23_456));
     logger.info({ label }, "rollups: GraphQL over HTTP");
-    const http = await timeHttp(server, database, spanEnd, opts.samples, seed, logger);
+    const http = await timeHttp(server, database, spanEnd, opts.samples, seed);
     if (!("skipped" in http)) for (const q of http) logger.info({ label, query: q.name, p50Ms: q.p50Ms, p95Ms: q.p95Ms, maxMs: q.maxMs }, "rollups: GraphQL");
     const avAfter = await autovacuumCount(ctl, vis.partition);
     if (avAfter > avBefore) problems.push(`${label}: autovacuum or autoanalyze ran on ${vis.partition} during the measurements`);
