@@ -323,6 +323,22 @@ comment on function audit.rollup_position(OUT watermark bigint, OUT recount_days
 For audit.activity_counts(): the rollups consumer''s watermark and the UTC days journaled maintenance changed since it (whose rollups are out of date until the next round), in the caller''s snapshot.';
 grant execute on function audit.rollup_position(OUT watermark bigint, OUT recount_days timestamp with time zone[]) to audit_reader, audit_viewer;
 
+create or replace function audit.rollups_pending(at_most integer)
+ returns integer
+ language sql
+ stable security definer
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+  select count(*)::integer
+    from (select 1
+            from audit.log l
+           where l.transaction_id >= (select c.watermark from audit_private.log_consumers c where c.consumer = 'rollups')
+           limit greatest(at_most, 0)) p
+$function$;
+comment on function audit.rollups_pending(at_most integer) is '@behavior -*
+For cappedCount: how many entries of any tenant the rollups have not counted yet (committed at or above their consumer''s watermark), counted up to at_most; 0 when the consumer has no watermark yet. Reads at most at_most index entries.';
+grant execute on function audit.rollups_pending(at_most integer) to audit_reader, audit_viewer;
+
 create or replace function audit_private.apply_rollup_counts()
  returns void
  language plpgsql

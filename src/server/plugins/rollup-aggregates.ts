@@ -172,10 +172,14 @@ function markNeedsLog($single: Step): void {
 
 /**
  * cappedCount's bounded match from the rollups when the request allows it:
- * the total, as at most max + 1 rows to count. Until the rollups consumer
- * has run once (no watermark), activity_counts would count every match on
- * the log, so the connection's own bounded scan answers instead (PostgreSQL
- * skips the branch whose one-time condition is false).
+ * the total, as at most max + 1 rows to count. activity_counts counts the
+ * entries the rollups have not counted yet from the log: usually a second's
+ * writes, but after a consumer outage or a large import possibly millions,
+ * and a capped count must never read more than its cap. So the rollups
+ * answer only while fewer than max + 1 entries (of any tenant) wait for
+ * them (audit.rollups_pending reads at most that many index entries), and
+ * the connection's own bounded scan answers otherwise. CASE evaluates only
+ * the branch it takes.
  */
 export class RollupTotal {
   private readonly deps: ChoiceDeps;
@@ -189,10 +193,9 @@ export class RollupTotal {
     const query = rollupQueryFor(this.deps, values);
     if (!query) return null;
     const total = sql`(select coalesce(sum(t.entries), 0) from ${rollupRowsSQL(query, { bucket: "total", byKind: false })} as t)`;
-    const ready = sql`(select p.watermark is not null from audit.rollup_position() as p)`;
-    return sql`(select 1 from generate_series(1, least(${total}, ${sql.literal(max + 1)})) where ${ready}
-  union all
-  select 1 from ${onLog} as b where not ${ready})`;
+    const ready = sql`(select p.watermark is not null from audit.rollup_position() as p) and audit.rollups_pending(${sql.literal(max + 1)}) <= ${sql.literal(max)}`;
+    return sql`(select 1 from generate_series(1, case when ${ready} then least(${total}, ${sql.literal(max + 1)})
+                                          else (select count(*) from ${onLog} as b) end))`;
   }
 }
 
