@@ -5,6 +5,7 @@
 // and serialized again: 1.50 and 12345678901234567890 stay as stored), so
 // that each entry can be checked against its seal offline
 // (src/sealing/export-verify.ts; the proof lines: export-proof.ts).
+import { eventDescription } from "../../db/event-description.ts";
 import type { AuditEntry } from "../../shared/entry.ts";
 import type { ExportFormat } from "../../shared/export-format.ts";
 import { isEventName, type ResolvedFilters } from "../../shared/filters.ts";
@@ -43,12 +44,10 @@ export interface SqlQuery {
  * occurred_at as UTC text with microseconds, the jsonb columns as
  * PostgreSQL's text. The export and the log streams read entries with it.
  * `description`: the SQL of the description; the default is the body of
- * audit.log_description inlined (PostgreSQL cannot inline the function: a
- * call per entry builds the whole row to pass it; the API's page does the
- * same, src/server/plugins/entry-description.ts), a stream's batch joins the
- * catalogue once.
+ * audit.log_description inlined (src/db/event-description.ts, as the API's
+ * page does), a stream's batch joins the catalogue once.
  */
-export function entrySelectList(description = "coalesce((select e.description from audit.events e where e.event = l.event), l.event)"): string {
+export function entrySelectList(description = eventDescription(String.raw, "l")): string {
   return `l.id::text as "id",
            to_char(l.occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "occurredAt",
            l.tenant_id as "tenantId", l.account_id as "accountId",
