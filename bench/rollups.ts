@@ -50,7 +50,7 @@ import { pino } from "pino";
 import type { Logger } from "../src/log.ts";
 import { SCOPE_ROLES } from "../src/server/auth.ts";
 import { setTransactionScope } from "../src/server/scoped-query.ts";
-import { requiredValue, takeSection, wholeNumber } from "./section-args.ts";
+import { extractSectionArgs, requiredValue, wholeNumber } from "./section-args.ts";
 import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { startApiProcess, type ApiProcess } from "./api-process.ts";
 import { postGraphQL } from "./graphql-client.ts";
@@ -125,47 +125,18 @@ export const ROLLUPS_USAGE = `Rollups (--only rollups; in every run unless --onl
 
 /** Takes the section's options and its name in `--only` out of argv; the rest is for the others. */
 export function extractRollupsArgs(argv: readonly string[]): { rest: string[]; cli: RollupsCli } {
-  const rest: string[] = [];
   const cli: RollupsCli = { selected: true, alone: false, rows: null, samples: null, scale: null, rate: null, seconds: null, results: null };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => argv[++i];
-    switch (arg) {
-      case "--only": {
-        const raw = value();
-        if (raw === undefined) {
-          rest.push(arg);
-          break;
-        }
-        const only = takeSection(raw, "rollups");
-        cli.selected = only.selected;
-        cli.alone = only.alone;
-        rest.push(arg, only.others);
-        break;
-      }
-      case "--rollups-rows":
-        cli.rows = (value() ?? "").split(",").map((s) => wholeNumber(String(Number(s.trim())), arg));
-        break;
-      case "--rollups-scale":
-        cli.scale = wholeNumber(value(), arg);
-        break;
-      case "--rollups-samples":
-        cli.samples = wholeNumber(value(), arg);
-        break;
-      case "--rollups-rate":
-        cli.rate = wholeNumber(value(), arg);
-        break;
-      case "--rollups-seconds":
-        cli.seconds = wholeNumber(value(), arg);
-        break;
-      case "--rollups-results":
-        cli.results = requiredValue(value(), arg);
-        break;
-      default:
-        rest.push(arg);
-    }
-  }
-  return { rest, cli };
+  const { rest, selected, alone } = extractSectionArgs(argv, "rollups", {
+    "--rollups-rows": (next, name) => {
+      cli.rows = (next() ?? "").split(",").map((s) => wholeNumber(String(Number(s.trim())), name));
+    },
+    "--rollups-scale": (next, name) => { cli.scale = wholeNumber(next(), name); },
+    "--rollups-samples": (next, name) => { cli.samples = wholeNumber(next(), name); },
+    "--rollups-rate": (next, name) => { cli.rate = wholeNumber(next(), name); },
+    "--rollups-seconds": (next, name) => { cli.seconds = wholeNumber(next(), name); },
+    "--rollups-results": (next, name) => { cli.results = requiredValue(next(), name); },
+  });
+  return { rest, cli: { ...cli, selected, alone } };
 }
 
 export interface RollupsOptions {

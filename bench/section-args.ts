@@ -33,3 +33,35 @@ export function takeSection(list: string, section: string): { selected: boolean;
   const others = wanted.filter((s) => s !== section);
   return { selected, alone: selected && others.length === 0, others: others.join(",") };
 }
+
+/** One option of a section: takes its value (if it has one) through `next`, checks it and keeps it. */
+export type OptionHandler = (next: () => string | undefined, name: string) => void;
+
+/**
+ * Walks the command line: the section's own options go to their handlers,
+ * its name is taken out of `--only`; everything else is left, in order, for
+ * bench/options.ts.
+ */
+export function extractSectionArgs(
+  argv: readonly string[], section: string, options: Readonly<Record<string, OptionHandler>>,
+): { rest: string[]; selected: boolean; alone: boolean } {
+  const rest: string[] = [];
+  let selected = true;
+  let alone = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = () => argv[++i];
+    const handler = Object.hasOwn(options, arg) ? options[arg] : undefined;
+    if (handler) {
+      handler(next, arg);
+    } else if (arg === "--only" && argv[i + 1] !== undefined) {
+      const only = takeSection(next()!, section);
+      selected = only.selected;
+      alone = only.alone;
+      rest.push(arg, only.others);
+    } else {
+      rest.push(arg);
+    }
+  }
+  return { rest, selected, alone };
+}

@@ -39,7 +39,7 @@ import type { Logger } from "../src/log.ts";
 import type { LogStreamWorker } from "../src/streams/stream-worker.ts";
 import { STREAM_ID_HEADER } from "../src/streams/destinations/https.ts";
 import { verifyWebhookSignature, SIGNATURE_HEADER } from "../src/server/webhooks/signature.ts";
-import { requiredValue, SectionUsageError, takeSection, wholeNumber } from "./section-args.ts";
+import { extractSectionArgs, requiredValue, SectionUsageError, wholeNumber } from "./section-args.ts";
 import { connect, copyDataset, moveXidsPastDataset } from "./dataset-copy.ts";
 import { countCpu, type CpuShares } from "./load-cpu.ts";
 import { clusterCpuSeconds, statFields } from "./server-cpu.ts";
@@ -110,59 +110,24 @@ export const STREAM_USAGE = `Log streams (--only stream; in every run unless --o
 
 /** Takes the stream section's options and its name in `--only` out of argv; the rest is bench/options.ts's. */
 export function extractStreamArgs(argv: readonly string[]): { rest: string[]; cli: StreamCli } {
-  const rest: string[] = [];
   const cli: StreamCli = {
     selected: true, alone: false, rows: null, backlog: null, batchSizes: null, liveRate: null, liveSeconds: null,
     timeoutSeconds: null, profile: false, results: null,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const value = () => argv[++i];
-    switch (arg) {
-      case "--only": {
-        const raw = value();
-        if (raw === undefined) {
-          rest.push(arg);
-          break;
-        }
-        const only = takeSection(raw, "stream");
-        cli.selected = only.selected;
-        cli.alone = only.alone;
-        rest.push(arg, only.others);
-        break;
-      }
-      case "--stream-rows":
-        cli.rows = wholeNumber(String(Number(value())), arg);
-        break;
-      case "--stream-backlog":
-        cli.backlog = wholeNumber(String(Number(value())), arg, true);
-        break;
-      case "--stream-batches": {
-        const raw = value() ?? "";
-        cli.batchSizes = raw.split(",").map((s) => wholeNumber(s.trim(), arg));
-        if (cli.batchSizes.some((b) => b > 10_000)) throw new SectionUsageError(`${arg}: a stream's batch_size is at most 10000`);
-        break;
-      }
-      case "--stream-timeout":
-        cli.timeoutSeconds = wholeNumber(value(), arg);
-        break;
-      case "--stream-profile":
-        cli.profile = true;
-        break;
-      case "--stream-rate":
-        cli.liveRate = wholeNumber(value(), arg);
-        break;
-      case "--stream-seconds":
-        cli.liveSeconds = wholeNumber(value(), arg);
-        break;
-      case "--stream-results":
-        cli.results = requiredValue(value(), arg);
-        break;
-      default:
-        rest.push(arg);
-    }
-  }
-  return { rest, cli };
+  const { rest, selected, alone } = extractSectionArgs(argv, "stream", {
+    "--stream-rows": (next, name) => { cli.rows = wholeNumber(String(Number(next())), name); },
+    "--stream-backlog": (next, name) => { cli.backlog = wholeNumber(String(Number(next())), name, true); },
+    "--stream-batches": (next, name) => {
+      cli.batchSizes = (next() ?? "").split(",").map((s) => wholeNumber(s.trim(), name));
+      if (cli.batchSizes.some((b) => b > 10_000)) throw new SectionUsageError(`${name}: a stream's batch_size is at most 10000`);
+    },
+    "--stream-timeout": (next, name) => { cli.timeoutSeconds = wholeNumber(next(), name); },
+    "--stream-profile": () => { cli.profile = true; },
+    "--stream-rate": (next, name) => { cli.liveRate = wholeNumber(next(), name); },
+    "--stream-seconds": (next, name) => { cli.liveSeconds = wholeNumber(next(), name); },
+    "--stream-results": (next, name) => { cli.results = requiredValue(next(), name); },
+  });
+  return { rest, cli: { ...cli, selected, alone } };
 }
 
 export interface StreamOptions {
