@@ -613,10 +613,10 @@ async function timeQueries(viewer: pg.Client, admins: Record<Admin["role"], Admi
   return out;
 }
 
-/** Posts a document, timed to its response's last byte; its rows: activityCounts, or auditLogs' groupedAggregates. */
+/** Posts a document, timed to its response's last byte; its rows: activityCounts, auditLogs' groupedAggregates, or its cappedCount (one row). */
 async function post(url: string, token: string, query: string, variables: Record<string, unknown>): Promise<{ ms: number; rows: unknown[] }> {
-  const { ms, data } = await postGraphQL<{ activityCounts?: unknown[]; auditLogs?: { groupedAggregates?: unknown[] } }>(url, token, { query, variables });
-  const rows = data.activityCounts ?? data.auditLogs?.groupedAggregates;
+  const { ms, data } = await postGraphQL<{ activityCounts?: unknown[]; auditLogs?: { groupedAggregates?: unknown[]; cappedCount?: unknown } }>(url, token, { query, variables });
+  const rows = data.activityCounts ?? data.auditLogs?.groupedAggregates ?? (data.auditLogs && "cappedCount" in data.auditLogs ? [data.auditLogs.cappedCount] : undefined);
   if (!rows) throw new Error(`GraphQL request answered no rows: ${JSON.stringify(data).slice(0, 300)}`);
   return { ms, rows };
 }
@@ -625,6 +625,9 @@ async function post(url: string, token: string, query: string, variables: Record
 const GROUPED_ACTIVITY = `query AuditLogActivity($filter: AuditLogFilter) {
   auditLogs(filter: $filter) { groupedAggregates(groupBy: [OCCURRED_AT_TRUNCATED_TO_DAY, RESOURCE_TYPE]) { keys count } }
 }`;
+
+/** The page's capped count (src/browser/queries.ts's AuditLogCount). */
+const CAPPED_COUNT = `query AuditLogCount($filter: AuditLogFilter) { auditLogs(filter: $filter, first: 0) { cappedCount { count isCapped } } }`;
 
 /** The GraphQL cases: the page's chart, and the API's grouped aggregates from the rollups and (a one-part `or`) from the log. */
 const HTTP_CASES = [
@@ -648,6 +651,28 @@ const HTTP_CASES = [
     description: "the same, its filter as a one-part `or` (the rollups do not answer it): the log's entries grouped",
     variables: (from: Date, to: Date) => ({ filter: { or: [{ occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } }] } }),
   },
+  ...[
+    ["capped", "no filter", null],
+    ["capped_type", "a resource type (`resourceType: { equalTo: \"api_key\" }`)", { resourceType: { equalTo: "api_key" } }],
+    ["capped_30d", "the last 30 days", "range"],
+    ["capped_event", "an event of 1 % of the entries (`api_key.created`)", { event: { equalTo: "api_key.created" } }],
+    ["capped_event_rare", "an event of 0.2 % of the entries, fewer than the cap (`process.restored`)", { event: { equalTo: "process.restored" } }],
+  ].flatMap(([name, what, filter]) => [
+    {
+      name: name as string, operation: "AuditLogCount", role: "tenant_admin" as const, document: CAPPED_COUNT, maxSamples: null,
+      description: `the page's capped count (max 10,000), ${what as string}`,
+      variables: (from: Date, to: Date) => ({ filter: filter === "range" ? { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } : filter }),
+    },
+    {
+      // (an event's scan of the log walks most of the tenant's entries: seconds each)
+      name: `${name as string}_log`, operation: "AuditLogCount", role: "tenant_admin" as const, document: CAPPED_COUNT,
+      maxSamples: (name as string).startsWith("capped_event") ? 10 : null,
+      description: `the same as a one-part \`or\` (its bounded scan of the log)`,
+      variables: (from: Date, to: Date) => ({
+        filter: { or: [filter === "range" ? { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } : (filter ?? { occurredAt: { greaterThan: "1900-01-01T00:00:00Z" } })] },
+      }),
+    },
+  ]),
 ];
 
 async function timeHttp(server: BenchServer, database: string, spanEnd: Date, samples: number, seed: number): Promise<DataSetResult["http"]> {
