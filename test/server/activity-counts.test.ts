@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { accountAdmin, data, gql, seedWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
+import { accountAdmin, data, gql, IN_ROLLUP_RANGE, keyToIso, ROLLUP_RANGE, seedRolledUpWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
 
 let db: TestDatabase;
 let server: RunningServer;
@@ -13,11 +13,7 @@ let w: World;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // Results must not depend on the database's time zone.
-  await db.owner.query(`alter database ${db.name} set timezone to 'Pacific/Kiritimati'`);
-  w = await seedWorld(db);
-  // The seeded entries are rolled up; what follows is counted live.
-  await db.owner.query("select audit.refresh_rollups()");
+  w = await seedRolledUpWorld(db);
   server = await startTestServer(db);
 });
 afterAll(async () => {
@@ -51,21 +47,14 @@ async function fromLog(token: string, filter: Record<string, unknown>, bucket: "
   const d = await data<{ auditLogs: { groupedAggregates: { keys: string[]; count: string }[] } }>(server, token,
     `query($filter: AuditLogFilter) { auditLogs(filter: $filter) { groupedAggregates(groupBy: [${groupBy}, RESOURCE_TYPE, ACTION, EVENT]) { keys count } } }`,
     { filter });
-  return new Map(d.auditLogs.groupedAggregates.map((g) => [[new Date(toIso(g.keys[0]!)).toISOString(), ...g.keys.slice(1)].join("|"), Number(g.count)]));
-}
-
-function toIso(key: string): string {
-  return key.includes("T") ? key : key.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
+  return new Map(d.auditLogs.groupedAggregates.map((g) => [[keyToIso(g.keys[0]!), ...g.keys.slice(1)].join("|"), Number(g.count)]));
 }
 
 const keyed = (rows: Count[]) =>
   new Map(rows.map((r) => [[new Date(r.periodStart!).toISOString(), r.resourceType, r.action, r.event].join("|"), Number(r.entries)]));
 
-// seedWorld dates tenant A's entries every 7 h 13 min from 2026-03-01T00:00Z:
-// a range with partial hours and days at both ends and whole days between.
-const FROM = "2026-03-01T05:17:00Z";
-const TO = "2026-03-06T13:41:00Z";
-const IN_RANGE = { occurredAt: { greaterThanOrEqualTo: FROM, lessThan: TO } };
+const { from: FROM, to: TO } = ROLLUP_RANGE;
+const IN_RANGE = IN_ROLLUP_RANGE;
 
 describe("activityCounts", () => {
   it("is in the schema with its arguments and a record per period and kind", async () => {

@@ -288,31 +288,39 @@ describe("a bounded scan", () => {
     }
   }
 
-  it("stops after max + 1 matching entries, where totalCount reads every match", async () => {
-    // A tenant whose bulk-loaded entries fill a partition of their own (2025's).
-    const hooli = await createLandscape(db.app, "Hooli");
-    // Loaded on a connection of its own, closed before measuring: a backend
-    // reports its statistics (here: building the new partition's indexes
-    // reads it) when it exits.
+  /**
+   * Writes `entries` updates of the tenant's process a minute apart from
+   * `start`, then the `after` statements, on a connection of its own, closed
+   * before measuring: a backend reports its statistics (building a new
+   * partition's indexes reads it) when it exits.
+   */
+  async function bulkLoad(l: Landscape, start: string, entries: number, ...after: string[]): Promise<void> {
     const loader = new pg.Client({ connectionString: db.ownerUrl });
     await loader.connect();
     try {
       await loader.query(
         `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_id, action, resource_type, entity_id, event, context)
-         select '2025-12-01T00:00:00Z'::timestamptz + g * interval '1 minute', $1, $2, 'user', $3, 'update', 'process', $4, 'process.updated', '{}'::jsonb
+         select $6::timestamptz + g * interval '1 minute', $1, $2, 'user', $3, 'update', 'process', $4, 'process.updated', '{}'::jsonb
            from generate_series(1, $5::int) g`,
-        [hooli.tenantId, hooli.accountId, hooli.adminId, hooli.processId, BULK],
+        [l.tenantId, l.accountId, l.adminId, l.processId, entries, start],
       );
-      await loader.query("select audit.ensure_partitions()");
-      // Rolled up, as the server's consumer does within seconds of a load.
-      await loader.query("select audit.refresh_rollups()");
-      // Current statistics, as autovacuum keeps them after a load. (Without
-      // any, the planner guesses a few matches and may first build a bitmap of
-      // every match, which reads all their index entries.)
-      await loader.query("analyze audit.log");
+      for (const statement of after) await loader.query(statement);
     } finally {
       await loader.end();
     }
+  }
+
+  it("stops after max + 1 matching entries, where totalCount reads every match", async () => {
+    // A tenant whose bulk-loaded entries fill a partition of their own (2025's).
+    const hooli = await createLandscape(db.app, "Hooli");
+    await bulkLoad(hooli, "2025-12-01T00:00:00Z", BULK,
+      "select audit.ensure_partitions()",
+      // Rolled up, as the server's consumer does within seconds of a load.
+      "select audit.refresh_rollups()",
+      // Current statistics, as autovacuum keeps them after a load. (Without
+      // any, the planner guesses a few matches and may first build a bitmap of
+      // every match, which reads all their index entries.)
+      "analyze audit.log");
     // Found in the catalogue, so that the test itself never reads the partition.
     const { rows } = await db.owner.query<{ partition: string }>(
       `select c.oid::regclass::text as partition from pg_inherits i join pg_class c on c.oid = i.inhrelid
@@ -323,8 +331,8 @@ describe("a bounded scan", () => {
 
     // The measure works: an exact count reads every one of the partition's entries.
     expect(await readBy(partition, token, "{ auditLogs(first: 0) { totalCount } }", BULK)).toBeGreaterThanOrEqual(BULK);
-    // On the log (the rollups do not count actors), a capped count reads
-    // max + 1 (the oldest partition comes first), and no more.
+    // On the log, a capped count reads max + 1 (the oldest partition comes
+    // first), and no more.
     const onLog = (max: number) => `{ auditLogs(first: 0, filter: { actorType: { equalTo: "user" } }) { cappedCount(max: ${max}) { count isCapped } } }`;
     const small = await readBy(partition, token, onLog(10), 11);
     expect(small).toBeLessThan(500);
@@ -338,18 +346,7 @@ describe("a bounded scan", () => {
 
     // More entries than the cap that the rollups have not counted yet (their
     // consumer is behind): the bounded scan answers, not a count of them all.
-    const late = new pg.Client({ connectionString: db.ownerUrl });
-    await late.connect();
-    try {
-      await late.query(
-        `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_id, action, resource_type, entity_id, event, context)
-         select '2025-06-01T00:00:00Z'::timestamptz + g * interval '1 minute', $1, $2, 'user', $3, 'update', 'process', $4, 'process.updated', '{}'::jsonb
-           from generate_series(1, 5000) g`,
-        [hooli.tenantId, hooli.accountId, hooli.adminId, hooli.processId],
-      );
-    } finally {
-      await late.end();
-    }
+    await bulkLoad(hooli, "2025-06-01T00:00:00Z", 5000);
     const behind = `{ auditLogs(first: 0, filter: { action: { equalTo: "update" } }) { cappedCount(max: 10) { count isCapped } } }`;
     expect(await data(server, token, behind)).toEqual({ auditLogs: { cappedCount: { count: 10, isCapped: true } } });
     expect(await readBy(partition, token, behind, 11)).toBeLessThan(500);

@@ -135,6 +135,30 @@ export async function seedWorld(db: TestDatabase): Promise<World> {
   return { a, b, apiKeyId };
 }
 
+/**
+ * seedWorld in a database whose time zone is far from UTC (results must not
+ * depend on it), its entries rolled up: what follows is counted live.
+ */
+export async function seedRolledUpWorld(db: TestDatabase): Promise<World> {
+  await db.owner.query(`alter database ${db.name} set timezone to 'Pacific/Kiritimati'`);
+  const world = await seedWorld(db);
+  await db.owner.query("select audit.refresh_rollups()");
+  return world;
+}
+
+/**
+ * A range over seedWorld's entries with partial hours and days at both ends
+ * and whole days between (tenant A's entries come every 7 h 13 min from
+ * 2026-03-01T00:00Z), and the log's filter for it.
+ */
+export const ROLLUP_RANGE = { from: "2026-03-01T05:17:00Z", to: "2026-03-06T13:41:00Z" };
+export const IN_ROLLUP_RANGE = { occurredAt: { greaterThanOrEqualTo: ROLLUP_RANGE.from, lessThan: ROLLUP_RANGE.to } };
+
+/** A timestamptz key of groupedAggregates ("2026-03-04 00:00:00+00") as an ISO instant. */
+export function keyToIso(key: string): string {
+  return new Date(key.includes("T") ? key : key.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00")).toISOString();
+}
+
 const STEP_MS = (7 * 60 + 13) * 60_000;
 
 /** Re-dates a tenant's entries: entry i (in id order) to `startMs` + i × STEP_MS. */

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
-import { accountAdmin, data, gql, seedWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
+import { accountAdmin, data, gql, IN_ROLLUP_RANGE, keyToIso, ROLLUP_RANGE, seedRolledUpWorld, startTestServer, tenantAdmin, type World } from "./helpers.ts";
 
 let db: TestDatabase;
 let server: RunningServer;
@@ -14,10 +14,7 @@ let w: World;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  // Results must not depend on the database's time zone.
-  await db.owner.query(`alter database ${db.name} set timezone to 'Pacific/Kiritimati'`);
-  w = await seedWorld(db);
-  await db.owner.query("select audit.refresh_rollups()");
+  w = await seedRolledUpWorld(db);
   server = await startTestServer(db);
 });
 afterAll(async () => {
@@ -25,11 +22,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-// seedWorld dates tenant A's entries every 7 h 13 min from 2026-03-01T00:00Z:
-// a range with partial hours and days at both ends and whole days between.
-const FROM = "2026-03-01T05:17:00Z";
-const TO = "2026-03-06T13:41:00Z";
-const IN_RANGE = { occurredAt: { greaterThanOrEqualTo: FROM, lessThan: TO } };
+const { from: FROM, to: TO } = ROLLUP_RANGE;
+const IN_RANGE = IN_ROLLUP_RANGE;
 
 type Filter = Record<string, unknown>;
 type Groups = Map<string, number>;
@@ -47,15 +41,11 @@ async function grouped(token: string, filter: Filter | null, groupBy: string[], 
     { filter });
   const groups = new Map<string, number>();
   for (const g of d.auditLogs.groupedAggregates) {
-    const key = g.keys.map((k) => (k !== null && /^\d{4}-\d\d-\d\d[ T]\d\d:/.test(k) ? new Date(toIso(k)).toISOString() : k)).join("|");
+    const key = g.keys.map((k) => (k !== null && /^\d{4}-\d\d-\d\d[ T]\d\d:/.test(k) ? keyToIso(k) : k)).join("|");
     expect(groups.has(key), key).toBe(false);
     groups.set(key, Number(g.count));
   }
   return groups;
-}
-
-function toIso(key: string): string {
-  return key.includes("T") ? key : key.replace(" ", "T").replace(/([+-]\d\d)$/, "$1:00");
 }
 
 async function count(token: string, filter: Filter | null, condition: Filter | null = null): Promise<number> {
