@@ -19,9 +19,10 @@
 // same resource, so it goes through the same executor as totalCount: the
 // request's role and claims, hence the same row-level security.
 //
-// On the root `auditLogs`, when its filter asks only what the rollups carry
-// (rollup-aggregates.ts), the total comes from audit.activity_counts
-// instead, exact and without reading the entries; the cap applies the same.
+// On the root `auditLogs`, when its filter names actions or events (no index
+// serves those: the scan would walk the tenant's entries) and otherwise asks
+// only what the rollups carry, the total comes from audit.activity_counts
+// instead, exact (RollupTotal in rollup-aggregates.ts); the cap applies the same.
 // The equality with totalCount is covered by test/server/capped-count.test.ts.
 import "postgraphile";
 import { PgSelectStep, TYPES, pgSelect, type PgResource } from "postgraphile/@dataplan/pg";

@@ -1,6 +1,7 @@
-// The audit log's `aggregates`, `groupedAggregates` and `cappedCount`, read
-// from the rollups wherever the request allows it, from the log otherwise,
-// with the same results.
+// The audit log's `aggregates` and `groupedAggregates` (and `cappedCount`,
+// for filters on actions and events: RollupTotal below), read from the
+// rollups wherever the request allows it, from the log otherwise, with the
+// same results.
 //
 // pg-aggregates plans both fields as the connection's query in aggregate
 // mode: `select <aggregates> from audit.log where <filter> group by <keys>`,
