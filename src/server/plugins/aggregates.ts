@@ -6,12 +6,16 @@
 //   OCCURRED_AT_TRUNCATED_TO_HOUR / _DAY (date_trunc with an explicit zone),
 //   OCCURRED_AT_HOUR_OF_DAY (0-23) and OCCURRED_AT_DAY_OF_WEEK (ISO, 1 =
 //   Monday) for spotting activity outside business hours;
-// - no grouping by the raw timestamp (one group per entry).
+// - no grouping by the raw timestamp (one group per entry);
+// - groups in the order of their keys (ascending, nulls last), whatever plan
+//   PostgreSQL picks or wherever the counts come from (the log or the
+//   rollups: rollup-aggregates.ts).
 import "postgraphile";
 import type { AggregateGroupBySpec, AggregateSpec } from "@graphile/pg-aggregates";
 // (its inflectors' types are declared here, not in the package's index)
 import type {} from "@graphile/pg-aggregates/dist/InflectionPlugin.js";
-import { TYPES, type PgCodecAttribute, type PgSelectSingleStep } from "postgraphile/@dataplan/pg";
+import { TYPES, type PgCodecAttribute, type PgGroupSpec, type PgSelectQueryBuilder, type PgSelectSingleStep, type PgSelectStep } from "postgraphile/@dataplan/pg";
+import type { FieldArg } from "postgraphile/grafast";
 import { sql } from "postgraphile/pg-sql2";
 
 declare global {
@@ -55,6 +59,25 @@ const timestampExtreme = (id: "earliest" | "latest", sqlAggregateWrap: Aggregate
   sqlAggregateWrap,
 });
 
+/** A group spec as the groupBy enum's callbacks pass it: direct, or built from `sql`. */
+type GroupArg = Parameters<PgSelectQueryBuilder["groupBy"]>[0];
+
+/**
+ * The query builder the groupBy enum's callbacks see: each key they group by
+ * also orders the groups, in the order the keys were given.
+ */
+function orderedGroups(queryBuilder: PgSelectQueryBuilder): Pick<PgSelectQueryBuilder, "alias" | "groupBy"> {
+  const order = (group: PgGroupSpec) => ({ fragment: group.fragment, codec: group.codec, direction: "ASC" as const, nulls: "LAST" as const });
+  return {
+    alias: queryBuilder.alias,
+    groupBy(group: GroupArg) {
+      queryBuilder.groupBy(group);
+      if (typeof group === "function") queryBuilder.orderBy((s) => order((group as (s: typeof sql) => PgGroupSpec)(s)));
+      else queryBuilder.orderBy(order(group as PgGroupSpec));
+    },
+  };
+}
+
 export const AuditAggregatesPlugin: GraphileConfig.Plugin = {
   name: "AuditAggregatesPlugin",
   description: "count, distinctCount, earliest/latest; UTC time buckets; no raw timestamp groups.",
@@ -72,6 +95,20 @@ export const AuditAggregatesPlugin: GraphileConfig.Plugin = {
         build.pgAggregateSpecs!.splice(0, build.pgAggregateSpecs!.length, ...specs);
         build.pgAggregateGroupBySpecs!.splice(0, build.pgAggregateGroupBySpecs!.length, ...GROUP_BY_SPECS);
         return build;
+      },
+      GraphQLObjectType_fields_field_args(args, _build, context) {
+        const { isConnectionType, fieldName } = context.scope;
+        if (!isConnectionType || fieldName !== "groupedAggregates" || !args.groupBy) return args;
+        return {
+          ...args,
+          groupBy: {
+            ...args.groupBy,
+            // pg-aggregates' own applies the keys as given (`input.apply($select)`).
+            applyPlan(_parent: unknown, $select: PgSelectStep, input: FieldArg) {
+              input.apply($select, orderedGroups);
+            },
+          },
+        } as typeof args;
       },
       GraphQLEnumType_values(values, build, context) {
         const { isPgAggregateGroupEnum, pgTypeResource: resource } = context.scope;
