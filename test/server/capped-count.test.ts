@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../src/server/app.ts";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
 import { createLandscape, type Landscape } from "../support/fixtures.ts";
+import { refreshUntil } from "../db/support/rollups.ts";
 import { accountAdmin, data, gql, sign, tenantAdmin, seedWorld, startTestServer, type World } from "./helpers.ts";
 
 let db: TestDatabase;
@@ -294,17 +295,23 @@ describe("a bounded scan", () => {
    * before measuring: a backend reports its statistics (building a new
    * partition's indexes reads it) when it exits.
    */
-  async function bulkLoad(l: Landscape, start: string, entries: number, ...after: string[]): Promise<void> {
+  async function bulkLoad(l: Landscape, start: string, entries: number, then: { rollUp?: boolean; statements?: string[] } = {}): Promise<void> {
     const loader = new pg.Client({ connectionString: db.ownerUrl });
     await loader.connect();
     try {
-      await loader.query(
-        `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_id, action, resource_type, entity_id, event, context)
-         select $6::timestamptz + g * interval '1 minute', $1, $2, 'user', $3, 'update', 'process', $4, 'process.updated', '{}'::jsonb
-           from generate_series(1, $5::int) g`,
+      const { rows } = await loader.query<{ xid: string }>(
+        `with loaded as (
+           insert into audit.log (occurred_at, tenant_id, account_id, actor_type, actor_id, action, resource_type, entity_id, event, context)
+           select $6::timestamptz + g * interval '1 minute', $1, $2, 'user', $3, 'update', 'process', $4, 'process.updated', '{}'::jsonb
+             from generate_series(1, $5::int) g
+           returning transaction_id)
+         select max(transaction_id)::text as xid from loaded`,
         [l.tenantId, l.accountId, l.adminId, l.processId, entries, start],
       );
-      for (const statement of after) await loader.query(statement);
+      for (const statement of then.statements ?? []) await loader.query(statement);
+      // Rolled up, as the server's consumer does within seconds of a load
+      // (rounds until the watermark passes it: the xmin horizon is cluster-wide).
+      if (then.rollUp) await refreshUntil(loader, BigInt(rows[0]!.xid));
     } finally {
       await loader.end();
     }
@@ -313,14 +320,16 @@ describe("a bounded scan", () => {
   it("stops after max + 1 matching entries, where totalCount reads every match", async () => {
     // A tenant whose bulk-loaded entries fill a partition of their own (2025's).
     const hooli = await createLandscape(db.app, "Hooli");
-    await bulkLoad(hooli, "2025-12-01T00:00:00Z", BULK,
-      "select audit.ensure_partitions()",
-      // Rolled up, as the server's consumer does within seconds of a load.
-      "select audit.refresh_rollups()",
-      // Current statistics, as autovacuum keeps them after a load. (Without
-      // any, the planner guesses a few matches and may first build a bitmap of
-      // every match, which reads all their index entries.)
-      "analyze audit.log");
+    await bulkLoad(hooli, "2025-12-01T00:00:00Z", BULK, {
+      rollUp: true,
+      statements: [
+        "select audit.ensure_partitions()",
+        // Current statistics, as autovacuum keeps them after a load. (Without
+        // any, the planner guesses a few matches and may first build a bitmap
+        // of every match, which reads all their index entries.)
+        "analyze audit.log",
+      ],
+    });
     // Found in the catalogue, so that the test itself never reads the partition.
     const { rows } = await db.owner.query<{ partition: string }>(
       `select c.oid::regclass::text as partition from pg_inherits i join pg_class c on c.oid = i.inhrelid

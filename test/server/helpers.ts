@@ -9,6 +9,7 @@ import { startServer, type RunningServer, type ServerOptions } from "../../src/s
 import type { TestDatabase } from "../support/database.ts";
 import { withAuditContext } from "../../src/application/audit-context.ts";
 import { backdate } from "../support/backdate.ts";
+import { refreshUntil } from "../db/support/rollups.ts";
 import { asUser, createLandscape, type Landscape } from "../support/fixtures.ts";
 
 export const SECRET = "test-secret-0123456789-abcdefghijklmnopqrstuvwxyz";
@@ -142,7 +143,11 @@ export async function seedWorld(db: TestDatabase): Promise<World> {
 export async function seedRolledUpWorld(db: TestDatabase): Promise<World> {
   await db.owner.query(`alter database ${db.name} set timezone to 'Pacific/Kiritimati'`);
   const world = await seedWorld(db);
-  await db.owner.query("select audit.refresh_rollups()");
+  // Until the watermark has passed every seeded entry: the xmin horizon is
+  // cluster-wide, so another test file's open transaction can hold a round back.
+  const { rows } = await db.owner.query<{ x: string }>(
+    "select max(transaction_id)::text as x from audit.log where tenant_id = any($1)", [[world.a.tenantId, world.b.tenantId]]);
+  await refreshUntil(db.owner, BigInt(rows[0]!.x));
   return world;
 }
 

@@ -129,7 +129,7 @@ export async function refresh(c: pg.ClientBase | pg.Pool, maxXids?: number): Pro
 }
 
 /** Runs refresh_rollups() until the watermark has passed `xid` (within a deadline: the xmin horizon is cluster-wide). */
-export async function refreshUntil(owner: pg.Pool, xid: bigint): Promise<void> {
+export async function refreshUntil(owner: pg.ClientBase | pg.Pool, xid: bigint): Promise<void> {
   await until(`the rollups to pass transaction ${xid}`, async () => {
     await refresh(owner);
     const { watermark } = await rollupPosition(owner);
