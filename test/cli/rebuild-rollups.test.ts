@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../support/database.ts";
+import { refreshUntil } from "../db/support/rollups.ts";
 
 const root = path.resolve(import.meta.dirname, "../..");
 let db: TestDatabase;
@@ -52,12 +53,16 @@ beforeAll(async () => {
   db = await createTestDatabase();
   env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.ownerUrl, LOG_LEVEL: "warn" };
   // Two tenants' entries over five days of March, written as the owner.
-  await db.owner.query(
-    `insert into audit.log (occurred_at, tenant_id, account_id, actor_type, action, resource_type, entity_id, event)
-     select timestamptz '2026-03-01T00:00:00Z' + g * interval '37 minutes', t, null, 'system', 'update', 'settings', 's' || g, 'settings.updated'
-       from generate_series(0, 190) g cross join unnest(array[$1::uuid, $2::uuid]) t`,
+  const { rows } = await db.owner.query<{ xid: string }>(
+    `with written as (
+       insert into audit.log (occurred_at, tenant_id, account_id, actor_type, action, resource_type, entity_id, event)
+       select timestamptz '2026-03-01T00:00:00Z' + g * interval '37 minutes', t, null, 'system', 'update', 'settings', 's' || g, 'settings.updated'
+         from generate_series(0, 190) g cross join unnest(array[$1::uuid, $2::uuid]) t
+       returning transaction_id)
+     select max(transaction_id)::text as xid from written`,
     [T1, T2]);
-  await db.owner.query("select audit.refresh_rollups()");
+  // Rolled up past them (the xmin horizon is cluster-wide: another test file's open transaction can hold a round back).
+  await refreshUntil(db.owner, BigInt(rows[0]!.xid));
 });
 afterAll(async () => {
   await db?.drop();
