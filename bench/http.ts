@@ -8,10 +8,8 @@
 // (audit_tenant_admin / audit_account_admin).
 import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
-import type { Express } from "express";
 import pg from "pg";
 import type { Logger } from "../src/log.ts";
-import type { RouteContext } from "../src/server/app.ts";
 import type { ReadDataset } from "./read-dataset.ts";
 import type { ScopeRole } from "./reads.ts";
 import { startApiProcess, type ApiProcess } from "./api-process.ts";
@@ -32,21 +30,6 @@ export interface HttpResult {
   variant: string;
   queries: HttpQueryFigures[];
 }
-
-export interface StartedServer {
-  url: string;
-  close(): Promise<void>;
-}
-
-export type StartServer = (options: {
-  authUrl: string;
-  jwt: { algorithm: "HS256"; key: string };
-  port: number;
-  logger: Logger;
-  introspection?: boolean;
-  statementTimeoutMs?: number;
-  routes?: (app: Express, context: RouteContext) => void | Promise<void>;
-}) => Promise<StartedServer>;
 
 const DAY = 86_400_000;
 const NODE_FIELDS = "id occurredAt actorType actorEmail actorName action resourceType entityId event description accountId oldValues newValues context";
@@ -147,17 +130,6 @@ export async function mintAdminScopes(owner: pg.ClientBase, secret: string, ttlS
     });
   }
   return scopes;
-}
-
-export async function loadStartServer(): Promise<StartServer | string> {
-  // Grafast's production mode, as `npm start` sets it before PostGraphile loads.
-  process.env.GRAPHILE_ENV ??= "production";
-  try {
-    const mod = (await import("../src/server/app.ts")) as { startServer?: StartServer };
-    return typeof mod.startServer === "function" ? mod.startServer : "src/server/app.ts exports no startServer";
-  } catch (err) {
-    return `the API server could not be loaded (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
-  }
 }
 
 export async function measureHttp(server: BenchServer, ds: ReadDataset, opts: { samples: number }, logger: Logger): Promise<HttpResult | { skipped: string }> {

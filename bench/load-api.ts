@@ -9,7 +9,6 @@
 // when it listens; SIGTERM or the end of its stdin closes it.
 import { createLogger } from "../src/log.ts";
 import { webRoutes } from "../src/server/routes/web-routes.ts";
-import { loadStartServer } from "./http.ts";
 
 const authUrl = process.env.LOAD_API_AUTH_URL;
 const key = process.env.LOAD_API_JWT_SECRET;
@@ -17,11 +16,12 @@ if (!authUrl || !key) {
   process.stderr.write("load-api: LOAD_API_AUTH_URL and LOAD_API_JWT_SECRET are required\n");
   process.exit(2);
 }
-const startServer = await loadStartServer();
-if (typeof startServer === "string") {
-  process.stderr.write(`load-api: ${startServer}\n`);
+// Grafast's production mode, as `npm start` sets it before PostGraphile loads.
+process.env.GRAPHILE_ENV ??= "production";
+const { startServer } = await import("../src/server/app.ts").catch((err: unknown) => {
+  process.stderr.write(`load-api: the API server could not be loaded (${err instanceof Error ? err.message.split("\n")[0] : String(err)})\n`);
   process.exit(1);
-}
+});
 const api = await startServer({
   authUrl,
   jwt: { algorithm: "HS256", key },

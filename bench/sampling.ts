@@ -25,8 +25,9 @@ export interface SamplingOptions {
 
 /**
  * Runs `sample(i)` for i = 0, 1, … and summarises the milliseconds each call
- * returns. The caller times what it means to measure (a query without its
- * transaction set-up, or a whole HTTP request): see `timed`.
+ * returns. The caller times what it means to measure: a query without its
+ * transaction set-up (`timed`), or a whole HTTP request to its response's
+ * last byte (graphql-client.ts).
  */
 export async function sampleLatency(opts: SamplingOptions, sample: (i: number) => Promise<number>): Promise<LatencyFigures> {
   for (let i = 0; i < opts.warmUps; i++) await sample(i);
