@@ -178,6 +178,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     max: options.poolMax ?? 10,
     idleTimeoutMillis: 30_000,
     application_name: "audit-trail-api",
+    // Queries written without waiting for the previous answer: a request's
+    // settings and its first query leave together (scoped-pg-client.ts).
+    pipeline: true,
   });
   // An idle client losing its connection (database restart) must not crash the server.
   // (Logged without the error object: pg attaches the whole client to it.)

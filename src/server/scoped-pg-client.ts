@@ -13,6 +13,13 @@ import { makePgAdaptorWithPgClient, makeWithPgClientViaPgClientAlreadyInTransact
  * less per request. The settings travel as one JSON literal, quoted by the
  * driver's escapeLiteral, exactly the text the stock adaptor binds as a
  * parameter. Without settings (schema introspection) it is the stock one.
+ *
+ * On a pipelined pool (pg's `pipeline: true`, as the API's is) the request's
+ * queries are written behind `begin` and the settings without waiting for
+ * their answer: the server runs them in order, so none runs before the
+ * settings, and a failed `set_config` leaves the transaction aborted, so none
+ * runs without them either (they fail with 25P02; the request fails with the
+ * settings' own error).
  */
 export function makeScopedWithPgClient(pool: pg.Pool): WithPgClient<NodePostgresPgClient> {
   const stock = makePgAdaptorWithPgClient(pool);
@@ -28,9 +35,20 @@ export function makeScopedWithPgClient(pool: pg.Pool): WithPgClient<NodePostgres
         await client.query("set jit_optimize_above_cost = -1");
         configured.add(client);
       }
-      await client.query(`begin; select set_config(el->>0, el->>1, true) from json_array_elements(${client.escapeLiteral(JSON.stringify(entries))}::json) el`);
-      // The stock client over a connection already in its transaction (nested transactions become savepoints).
-      const result = await makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
+      const begin = client.query(`begin; select set_config(el->>0, el->>1, true) from json_array_elements(${client.escapeLiteral(JSON.stringify(entries))}::json) el`);
+      // Without pipelining the driver would queue the request's queries behind it anyway (and warn): wait.
+      const begun: Promise<unknown> = client.pipeline ? begin.then(() => null, (err: unknown) => err) : begin.then(() => null);
+      if (!client.pipeline) await begun;
+      let result: Awaited<ReturnType<typeof callback>>;
+      try {
+        // The stock client over a connection already in its transaction (nested transactions become savepoints).
+        result = await makeWithPgClientViaPgClientAlreadyInTransaction(client, true)(null, callback);
+      } catch (err) {
+        // The work's error, unless the settings failed first (then the work's is only "transaction aborted").
+        throw (await begun) ?? err;
+      }
+      const settingsError = await begun;
+      if (settingsError) throw settingsError;
       await client.query("commit");
       return result;
     } catch (err) {
@@ -46,3 +64,4 @@ export function makeScopedWithPgClient(pool: pg.Pool): WithPgClient<NodePostgres
   withPgClient.release = () => stock.release?.();
   return withPgClient;
 }
+
