@@ -17,7 +17,7 @@ export interface MachineInfo {
 
 const SETTINGS = [
   "shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size", "checkpoint_timeout",
-  "synchronous_commit", "fsync", "wal_level", "full_page_writes", "jit", "max_parallel_workers_per_gather",
+  "synchronous_commit", "fsync", "wal_level", "full_page_writes", "jit", "max_parallel_workers_per_gather", "track_commit_timestamp",
 ];
 
 async function cpuModel(): Promise<string> {
