@@ -170,7 +170,7 @@ const STREAM_FUNCTIONS = new Set([
 ]);
 const STREAM_TABLES = new Set(["audit.log_streams", "audit_private.log_stream_secrets"]);
 const ROLLUP_FUNCTIONS = new Set([
-  "audit.refresh_rollups", "audit.rebuild_rollups", "audit.activity_counts", "audit.rollup_position", "audit.rollups_pending",
+  "audit.refresh_rollups", "audit.rebuild_rollups", "audit.activity_counts", "audit.rollup_position", "audit.rollups_pending", "audit.rollups_in_step",
   "audit_private.stage_rollup_counts", "audit_private.apply_rollup_counts", "audit_private.rollup_work_tables",
 ]);
 const ROLLUP_TABLES = new Set(["audit.tenant_rollups", "audit.account_rollups"]);
