@@ -17,7 +17,7 @@ create table audit.account_rollups (
   action text not null,
   event text not null,
   entries bigint not null,
-  constraint account_rollups_pkey primary key (tenant_id, account_id, day, resource_type, action, event),
+  constraint account_rollups_pkey primary key (tenant_id, account_id, day, resource_type, action, event) include (entries),
   constraint account_rollups_entries_check check ((entries > 0))
 );
 comment on table audit.account_rollups is 'How many entries of audit.log each account has per UTC day, resource type, action and event (entries without an account are in audit.tenant_rollups only). Kept with audit.tenant_rollups by the same consumer.';
@@ -46,7 +46,7 @@ create table audit.tenant_rollups (
   action text not null,
   event text not null,
   entries bigint not null,
-  constraint tenant_rollups_pkey primary key (tenant_id, period, period_start, resource_type, action, event),
+  constraint tenant_rollups_pkey primary key (tenant_id, period, period_start, resource_type, action, event) include (entries),
   constraint tenant_rollups_entries_check check ((entries > 0)),
   constraint tenant_rollups_period_check check ((period = any (array['day'::text, 'hour'::text])))
 );
@@ -115,8 +115,12 @@ begin
 
   pos := audit.rollup_position();
   -- The rollups answer whole periods; actors are not rolled up, nor are an
-  -- account's hours: those count the log.
-  if actor_ids is null and pos.watermark is not null and not (per_account and bucket = 'hour') then
+  -- account's hours: those count the log. So does everything while the
+  -- consumer is far behind the log (it never ran since the upgrade, or was
+  -- stopped): what it has not counted would all be counted live, through
+  -- the index on transaction_id and every tenant's entries.
+  if actor_ids is null and pos.watermark is not null and not (per_account and bucket = 'hour')
+     and audit.rollups_in_step() then
     -- Each edge of the range falls inside a period of the grain. The period
     -- is either left to the log (the part inside the range counted in) or
     -- taken from the rollups whole (the part outside counted out), whichever
@@ -322,6 +326,20 @@ $function$;
 comment on function audit.rollup_position(OUT watermark bigint, OUT recount_days timestamp with time zone[]) is '@behavior -*
 For audit.activity_counts(): the rollups consumer''s watermark and the UTC days journaled maintenance changed since it (whose rollups are out of date until the next round), in the caller''s snapshot.';
 grant execute on function audit.rollup_position(OUT watermark bigint, OUT recount_days timestamp with time zone[]) to audit_reader, audit_viewer;
+
+create or replace function audit.rollups_in_step(within_xids bigint default 100000)
+ returns boolean
+ language sql
+ stable security definer
+ set search_path to 'pg_catalog', 'pg_temp'
+as $function$
+  select coalesce((select audit_private.current_horizon() - c.watermark <= within_xids
+                     from audit_private.log_consumers c
+                    where c.consumer = 'rollups'), false)
+$function$;
+comment on function audit.rollups_in_step(within_xids bigint) is '@behavior -*
+For audit.activity_counts(): whether the rollups consumer''s watermark is within within_xids transaction ids of the xmin horizon (how far it could go now); false without a consumer. While it is not, ranges are counted from the log.';
+grant execute on function audit.rollups_in_step(within_xids bigint) to audit_reader, audit_viewer;
 
 create or replace function audit.rollups_pending(at_most integer)
  returns integer
