@@ -64,4 +64,3 @@ export function makeScopedWithPgClient(pool: pg.Pool): WithPgClient<NodePostgres
   withPgClient.release = () => stock.release?.();
   return withPgClient;
 }
-
