@@ -637,6 +637,9 @@ async function post(url: string, token: string, query: string, variables: Record
 }
 
 /** The API's own grouped aggregates of the log, by UTC day and resource type (src/browser/queries.ts's AuditLogActivity). */
+/** The `auditLogs` filter of a time range [from, to). */
+const rangeFilter = (from: Date, to: Date) => ({ occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } });
+
 const GROUPED_ACTIVITY = `query AuditLogActivity($filter: AuditLogFilter) {
   auditLogs(filter: $filter) { groupedAggregates(groupBy: [OCCURRED_AT_TRUNCATED_TO_DAY, RESOURCE_TYPE]) { keys count } }
 }`;
@@ -659,12 +662,12 @@ const HTTP_CASES = [
   {
     name: "grouped_30d", operation: "AuditLogActivity", role: "tenant_admin" as const, document: GROUPED_ACTIVITY, maxSamples: null,
     description: "auditLogs' groupedAggregates by UTC day and resource type over the same 30 days (from the rollups)",
-    variables: (from: Date, to: Date) => ({ filter: { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } }),
+    variables: (from: Date, to: Date) => ({ filter: rangeFilter(from, to) }),
   },
   {
     name: "grouped_30d_log", operation: "AuditLogActivity", role: "tenant_admin" as const, document: GROUPED_ACTIVITY, maxSamples: 30,
     description: "the same, its filter as a one-part `or` (the rollups do not answer it): the log's entries grouped",
-    variables: (from: Date, to: Date) => ({ filter: { or: [{ occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } }] } }),
+    variables: (from: Date, to: Date) => ({ filter: { or: [rangeFilter(from, to)] } }),
   },
   ...[
     ["capped", "no filter", null],
@@ -676,7 +679,7 @@ const HTTP_CASES = [
     {
       name: name as string, operation: "AuditLogCount", role: "tenant_admin" as const, document: CAPPED_COUNT, maxSamples: null,
       description: `the page's capped count (max 10,000), ${what as string}`,
-      variables: (from: Date, to: Date) => ({ filter: filter === "range" ? { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } : filter }),
+      variables: (from: Date, to: Date) => ({ filter: filter === "range" ? rangeFilter(from, to) : filter }),
     },
     {
       // (an event's scan of the log walks most of the tenant's entries: seconds each)
@@ -684,7 +687,7 @@ const HTTP_CASES = [
       maxSamples: (name as string).startsWith("capped_event") ? 10 : null,
       description: `the same as a one-part \`or\` (its bounded scan of the log)`,
       variables: (from: Date, to: Date) => ({
-        filter: { or: [filter === "range" ? { occurredAt: { greaterThanOrEqualTo: from.toISOString(), lessThan: to.toISOString() } } : (filter ?? { occurredAt: { greaterThan: "1900-01-01T00:00:00Z" } })] },
+        filter: { or: [filter === "range" ? rangeFilter(from, to) : (filter ?? { occurredAt: { greaterThan: "1900-01-01T00:00:00Z" } })] },
       }),
     },
   ]),

@@ -35,10 +35,15 @@ export function makeScopedWithPgClient(pool: pg.Pool): WithPgClient<NodePostgres
         await client.query("set jit_optimize_above_cost = -1");
         configured.add(client);
       }
-      const begin = client.query(`begin; select set_config(el->>0, el->>1, true) from json_array_elements(${client.escapeLiteral(JSON.stringify(entries))}::json) el`);
-      // Without pipelining the driver would queue the request's queries behind it anyway (and warn): wait.
-      const begun: Promise<unknown> = client.pipeline ? begin.then(() => null, (err: unknown) => err) : begin.then(() => null);
-      if (!client.pipeline) await begun;
+      // Its error, or null once answered.
+      const begun: Promise<unknown> = client
+        .query(`begin; select set_config(el->>0, el->>1, true) from json_array_elements(${client.escapeLiteral(JSON.stringify(entries))}::json) el`)
+        .then(() => null, (err: unknown) => err);
+      if (!client.pipeline) {
+        // Without pipelining the driver would queue the request's queries behind it anyway (and warn): wait.
+        const settingsError = await begun;
+        if (settingsError) throw settingsError;
+      }
       let result: Awaited<ReturnType<typeof callback>>;
       try {
         // The stock client over a connection already in its transaction (nested transactions become savepoints).
